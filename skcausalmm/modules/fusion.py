@@ -1,0 +1,89 @@
+"""Late-fusion network and the classification losses shared by fusion-style methods."""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["LateFusionNetwork", "FusionLoss"]
+
+
+class LateFusionNetwork(nn.Module):
+    """Per-modality encoders, concatenation, one linear head.
+
+    Parameters
+    ----------
+    encoders : torch.nn.ModuleDict
+        One encoder per modality, mapping its batch to ``(n, dims[name])``.
+    dims : dict of str to int
+        Output size of each encoder.
+    n_classes : int
+        Number of classes.
+    detach_modality_heads : bool, default=True
+        Each modality has a linear classifier on its own features. When True
+        they see detached features: they measure what each modality's
+        representation knows (diagnostics, contributions) without changing
+        it. When False their loss trains the encoders (auxiliary losses).
+
+    Notes
+    -----
+    ``forward`` returns ``{"logits", "features", "modality_logits"}``;
+    ``features`` and ``modality_logits`` are dicts keyed by modality. The
+    fused head's weight is laid out in the order of ``encoders``, so the
+    slice ``head.weight[:, offsets[m]:offsets[m+1]]`` is modality m's share
+    (used by OGM-GE).
+    """
+
+    def __init__(self, encoders, dims, n_classes, detach_modality_heads=True):
+        super().__init__()
+        self.encoders = encoders
+        self.names = list(encoders.keys())
+        self.dims = dict(dims)
+        self.head = nn.Linear(sum(self.dims[m] for m in self.names), n_classes)
+        self.detach_modality_heads = detach_modality_heads
+        self.modality_heads = nn.ModuleDict({m: nn.Linear(self.dims[m], n_classes) for m in self.names})
+
+    def encode(self, X):
+        """Return ``{modality: features}`` for a batch."""
+        return {m: self.encoders[m](X[m]) for m in self.names}
+
+    def forward(self, X):
+        """Fused logits, per-modality features and per-modality logits."""
+        feats = self.encode(X)
+        out = {"logits": self.head(torch.cat([feats[m] for m in self.names], dim=1)), "features": feats}
+        out["modality_logits"] = {
+            m: self.modality_heads[m](feats[m].detach() if self.detach_modality_heads else feats[m])
+            for m in self.names
+        }
+        return out
+
+
+class FusionLoss(nn.Module):
+    """Cross-entropy on the fused logits plus weighted per-modality cross-entropies.
+
+    Parameters
+    ----------
+    class_weight : torch.Tensor or None, default=None
+        Per-class weights of every cross-entropy term.
+    modality_weight : float, default=1.0
+        Weight of each per-modality cross-entropy (``outputs["modality_logits"]``).
+        With detached per-modality heads any positive weight only trains the
+        heads; zero leaves them untrained.
+    """
+
+    def __init__(self, class_weight=None, modality_weight=1.0):
+        super().__init__()
+        self.register_buffer("class_weight", class_weight)
+        self.modality_weight = float(modality_weight)
+        self.last_terms_ = {}
+
+    def forward(self, outputs, y):
+        """Return the total loss and record its terms in ``last_terms_``."""
+        loss = F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
+        terms = {"fused_ce": loss.detach()}
+        if self.modality_weight > 0 and "modality_logits" in outputs:
+            for name, logits in outputs["modality_logits"].items():
+                ce = F.cross_entropy(logits, y, weight=self.class_weight)
+                terms[f"ce_{name}"] = ce.detach()
+                loss = loss + self.modality_weight * ce
+        self.last_terms_ = terms
+        return loss

@@ -1,0 +1,1 @@
+"""Torch building blocks (``torch.nn.Module`` subclasses) used by the estimators."""

@@ -541,10 +541,12 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        net = self.__dict__.get("net_")
+        if net is not None:
+            # skorch maps a CUDA-trained net to the CPU when CUDA is unavailable
+            self.device_ = str(net.device)
 
 
 def _data_conversion_warning():

@@ -1,0 +1,209 @@
+"""Multimodal inputs: dicts, the container, tables with ``modalities``, and bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from skorch.helper import SliceDict
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skcausalmm import LateFusionClassifier, ModalityDict, ModalityTransformer, check_modalities
+
+FAST = dict(max_epochs=15, hidden_size=16, lr=1e-2, random_state=0)
+
+
+def make_data(n=120, seed=0, image_shape=(1, 8, 8)):
+    """Two informative modalities: an image whose mean encodes the class, a table."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    image = rng.normal(size=(n,) + image_shape).astype(np.float32) + y[:, None, None, None]
+    table = rng.normal(size=(n, 5)) + np.eye(3)[y] @ rng.normal(size=(3, 5)) * 3
+    return {"image": image, "tabular": table}, y
+
+
+def test_dict_fit_predict_score():
+    X, y = make_data()
+    clf = LateFusionClassifier(**FAST).fit(X, y)
+    assert clf.predict(X).shape == (120,)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (120, 3)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+    assert clf.score(X, y) > 0.9
+    assert clf.modality_names_ == ["image", "tabular"]
+    assert clf.modality_shapes_ == {"image": (1, 8, 8), "tabular": (5,)}
+    assert set(clf.modality_proba(X)) == {"image", "tabular"}
+
+
+def test_string_labels_and_integer_inputs():
+    X, y = make_data()
+    labels = np.array(["cat", "dog", "eel"])[y]
+    X = {"image": (X["image"] * 10).astype(np.int64), "tabular": X["tabular"]}
+    clf = LateFusionClassifier(**FAST).fit(X, labels)
+    assert list(clf.classes_) == ["cat", "dog", "eel"]
+    assert set(clf.predict(X)) <= set(labels)
+    assert clf.score(X, labels) > 0.8
+
+
+def test_image_without_channel_axis_and_sequence_encoder():
+    X, y = make_data()
+    X3 = {"image": X["image"][:, 0], "seq": np.repeat(X["tabular"][:, None, :], 4, axis=1)}
+    clf = LateFusionClassifier(encoders={"seq": "rnn"}, **FAST).fit(X3, y)
+    assert clf.score(X3, y) > 0.8
+    assert type(clf.net_.module_.encoders["seq"]).__name__ == "RNNEncoder"
+    assert type(clf.net_.module_.encoders["image"]).__name__ == "CNNEncoder"
+
+
+def test_user_encoder_module():
+    X, y = make_data()
+    enc = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 7))
+    clf = LateFusionClassifier(encoders={"image": enc}, **FAST).fit(X, y)
+    assert clf.net_.module_.dims["image"] == 7
+    assert clf.net_.module_.encoders["image"] is not enc  # deep-copied, parameter untouched
+
+
+@pytest.mark.parametrize("container", [ModalityDict, lambda d: SliceDict(**d)])
+def test_container_in_model_selection(container):
+    X, y = make_data()
+    Xs = container(X)
+    Xtr, Xte, ytr, yte = train_test_split(Xs, y, test_size=0.25, random_state=0, stratify=y)
+    assert isinstance(Xtr, type(Xs)) and len(Xtr) == 90
+    scores = cross_val_score(LateFusionClassifier(**FAST), Xs, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.8
+    search = GridSearchCV(LateFusionClassifier(**FAST), {"hidden_size": [8, 16]}, cv=2).fit(Xtr, ytr)
+    assert search.best_params_["hidden_size"] in (8, 16)
+    assert search.score(Xte, yte) > 0.7
+
+
+def test_pipeline_with_modality_transformer():
+    X, y = make_data()
+    X["tabular"] = X["tabular"] * 1000 + 5000
+    pipe = Pipeline(
+        [("prep", ModalityTransformer({"tabular": StandardScaler()})), ("clf", LateFusionClassifier(**FAST))]
+    )
+    pipe.fit(ModalityDict(X), y)
+    prep = pipe.named_steps["prep"]
+    Xt = prep.transform(X)
+    assert abs(float(Xt["tabular"].mean())) < 1e-4
+    np.testing.assert_array_equal(Xt["image"], X["image"].astype(np.float32))  # left alone
+    assert pipe.score(X, y) > 0.9
+    scores = cross_val_score(pipe, ModalityDict(X), y, cv=2)
+    assert scores.min() > 0.7
+
+
+def test_modality_transformer_drop_and_flatten_roundtrip():
+    X, y = make_data(n=20)
+    out = ModalityTransformer({"image": StandardScaler()}, remainder="drop").fit_transform(X)
+    assert list(out) == ["image"] and out["image"].shape == (20, 1, 8, 8)
+    with pytest.raises(ValueError, match="'nope'"):
+        ModalityTransformer({"nope": StandardScaler()}).fit(X)
+    with pytest.raises(TypeError, match="dict of modalities"):
+        ModalityTransformer({}).fit(np.zeros((3, 2)))
+
+
+def test_array_with_modalities_and_image_shape():
+    X, y = make_data()
+    table = np.hstack([X["image"].reshape(120, -1), X["tabular"]])
+    clf = LateFusionClassifier(
+        modalities={"image": slice(0, 64), "tabular": list(range(64, 69))},
+        image_shapes={"image": (1, 8, 8)},
+        **FAST,
+    ).fit(table, y)
+    assert clf.modality_shapes_ == {"image": (1, 8, 8), "tabular": (5,)}
+    assert clf.n_features_in_ == 69
+    ref = LateFusionClassifier(**FAST).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(table), ref.predict_proba(X), atol=1e-5)
+
+
+def test_dataframe_with_column_names():
+    X, y = make_data()
+    df = pd.DataFrame(np.hstack([X["image"].reshape(120, -1), X["tabular"]]))
+    df.columns = [f"p{i}" for i in range(64)] + [f"t{i}" for i in range(5)]
+    mods = {"image": [f"p{i}" for i in range(64)], "tabular": [f"t{i}" for i in range(5)]}
+    clf = LateFusionClassifier(modalities=mods, image_shapes={"image": (8, 8)}, **FAST).fit(df, y)
+    assert list(clf.feature_names_in_[:2]) == ["p0", "p1"]
+    assert clf.score(df, y) > 0.9
+    with pytest.raises(ValueError, match="unknown columns"):
+        LateFusionClassifier(modalities={"a": ["zzz"]}, **FAST).fit(df, y)
+
+
+def test_plain_array_is_one_modality():
+    X, y = make_data()
+    clf = LateFusionClassifier(**FAST).fit(X["tabular"], y)
+    assert clf.modality_names_ == ["X"]
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = make_data(n=60)
+    return LateFusionClassifier(max_epochs=1, random_state=0).fit(X, y), X, y
+
+
+def test_bad_fit_inputs():
+    X, y = make_data(n=30)
+    clf = LateFusionClassifier(max_epochs=1)
+    bad = {
+        "different numbers of samples": ({"image": X["image"], "tabular": X["tabular"][:29]}, ValueError, "image=30, tabular=29"),
+        "1-D": ({"image": X["image"], "tabular": X["tabular"][:, 0]}, ValueError, "'tabular' is 1-D"),
+        "5-D": ({"image": X["image"][..., None]}, ValueError, "'image' has 5 dimensions"),
+        "nan": ({"image": X["image"], "tabular": np.where(np.eye(30, 5) > 0, np.nan, X["tabular"])}, ValueError, "'tabular' contains NaN"),
+        "inf": ({"image": X["image"], "tabular": np.where(np.eye(30, 5) > 0, np.inf, X["tabular"])}, ValueError, "'tabular' contains infinity"),
+        "empty": ({"image": X["image"][:0], "tabular": X["tabular"][:0]}, ValueError, "'image' is empty"),
+        "strings": ({"image": X["image"], "tabular": np.full((30, 2), "a")}, TypeError, "'tabular' must be numeric"),
+        "complex": ({"image": X["image"], "tabular": X["tabular"] * 1j}, TypeError, "'tabular' has complex dtype"),
+        "no modality": ({}, ValueError, "empty dict"),
+        "non-str key": ({0: X["tabular"]}, TypeError, "names must be strings"),
+        "ragged": ({"tabular": [[1.0, 2.0], [1.0]] * 15}, TypeError, "'tabular' could not be converted"),
+    }
+    for case, (Xb, exc, msg) in bad.items():
+        with pytest.raises(exc, match=msg):
+            clf.fit(Xb, y)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X, np.zeros(30))
+    with pytest.raises(ValueError, match="30 samples but y has 29"):
+        clf.fit(X, y[:29])
+    with pytest.raises(ValueError, match="Unknown label type"):
+        clf.fit(X, np.linspace(0, 1, 30))
+    with pytest.raises(TypeError, match="dict of modality arrays"):
+        clf.fit("not data", y)
+    with pytest.raises(ValueError, match="leave `modalities=None`"):
+        LateFusionClassifier(modalities={"a": [0]}).fit(X, y)
+    with pytest.raises(ValueError, match="cannot be reshaped"):
+        LateFusionClassifier(modalities={"a": [0, 1, 2]}, image_shapes={"a": (2, 2)}).fit(X["tabular"], y)
+    with pytest.raises(ValueError, match="unknown modalities"):
+        LateFusionClassifier(encoders={"nope": "mlp"}, max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="'mlp' encoder needs 2-D"):
+        LateFusionClassifier(encoders={"image": "mlp"}, max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="must be a float|must be an int|must be a str"):
+        LateFusionClassifier(lr="fast").fit(X, y)
+
+
+def test_bad_predict_inputs(fitted):
+    clf, X, y = fitted
+    with pytest.raises(ValueError, match=r"missing modalities \['tabular'\]"):
+        clf.predict({"image": X["image"]})
+    with pytest.raises(ValueError, match=r"unexpected modalities \['extra'\]"):
+        clf.predict({**X, "extra": X["tabular"]})
+    with pytest.raises(ValueError, match=r"'image' has per-sample shape \(1, 8, 9\)"):
+        clf.predict({"image": np.zeros((3, 1, 8, 9)), "tabular": X["tabular"][:3]})
+    with pytest.raises(ValueError, match="'tabular' contains NaN"):
+        clf.predict({"image": X["image"][:1], "tabular": np.full((1, 5), np.nan)})
+
+
+def test_modality_dict_behaviour():
+    Xd = ModalityDict({"a": np.arange(10).reshape(5, 2)}, b=np.arange(5)[:, None] * 1.0)
+    assert len(Xd) == 5 and Xd.shape == (5,)
+    assert Xd[np.array([True, False, True, False, False])]["a"].shape == (2, 2)
+    assert Xd[1:3]["b"].ravel().tolist() == [1.0, 2.0]
+    assert "a: (5, 2)" in repr(Xd)
+    with pytest.raises(ValueError, match="a=5, b=4"):
+        ModalityDict(a=np.zeros((5, 1)), b=np.zeros((4, 1)))
+    with pytest.raises(ValueError, match="cannot be indexed by integers"):
+        Xd[0]
+
+
+def test_check_modalities_converts_tensors_and_frames():
+    data = check_modalities({"t": torch.ones(4, 2, dtype=torch.float64), "f": pd.DataFrame(np.ones((4, 3)))})
+    assert all(v.dtype == np.float32 and v.flags.c_contiguous for v in data.values())

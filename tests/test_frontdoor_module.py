@@ -334,6 +334,7 @@ def test_bridge_reproduces_discrete_conditional_estimator(seed, attention_kind):
     net = FrontDoorNetwork(
         factory, "x", ["a"], ny, mediator_size=nm, context_size=nx, auxiliary_size=na,
         adversary_weight=0.0, attention=attention, head=_TableHead(log_table),
+        mediator_normalization=None,
     ).eval()
     cells = [(x, a) for x in range(nx) for a in range(na)]
     eye_x, eye_a, eye_m = (torch.eye(k, dtype=torch.float64) for k in (nx, na, nm))
@@ -367,3 +368,12 @@ def test_fitted_state_dict_loads_into_fresh_network():
     fresh = _network(seed=7).eval()
     fresh.load_state_dict(net.state_dict())
     torch.testing.assert_close(fresh.predict_proba(X, beta=0.5), net.predict_proba(X, beta=0.5))
+
+
+def test_mediator_is_layer_normalised():
+    net = _network(mediator_normalization="layer")
+    X, _ = _batch()
+    m = net(X)["mediator"]
+    torch.testing.assert_close(m.mean(1), torch.zeros(20), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="mediator_normalization"):
+        _network(mediator_normalization="batch")

@@ -259,6 +259,12 @@ class FrontDoorNetwork(nn.Module):
         normalised over ``j``.
     head : nn.Module or None, default=None
         Replacement for the default :class:`FrontDoorHead`; same call convention.
+    mediator_normalization : {"layer", None}, default=None
+        ``"layer"`` normalises the mediator features (layer normalisation without affine
+        parameters) so that the encoder cannot defeat the adversary by inflating ``m``
+        (a CNN mediator diverged that way at adversary weight 5); on the tabular benchmark
+        it made the mediator leak the confounder (β = 1 above the content-only ceiling), so
+        the default (None) uses the encoder output as is.
 
     Attributes
     ----------
@@ -297,6 +303,7 @@ class FrontDoorNetwork(nn.Module):
         dictionary="sample",
         attention="auxiliary",
         head=None,
+        mediator_normalization=None,
     ):
         super().__init__()
         if isinstance(auxiliary, str):
@@ -325,7 +332,18 @@ class FrontDoorNetwork(nn.Module):
         self.progress = 1.0
         has_auxiliary = bool(auxiliary)
 
+        if mediator_normalization not in ("layer", None):
+            raise ValueError(
+                f"mediator_normalization must be 'layer' or None, got {mediator_normalization!r}."
+            )
         self.mediator_encoder = encoder_factory(predominant, mediator_size)
+        # a bounded mediator: without it the encoder can "beat" the adversary by inflating m
+        # (the adversary's MSE then explodes, seen with CNN encoders)
+        self.mediator_norm = (
+            nn.LayerNorm(mediator_size, elementwise_affine=False)
+            if mediator_normalization == "layer"
+            else nn.Identity()
+        )
         self.context_encoder = encoder_factory(predominant, context_size) if has_auxiliary else None
         self.auxiliary_encoders = nn.ModuleDict(
             {name: encoder_factory(name, auxiliary_size) for name in auxiliary}
@@ -422,7 +440,7 @@ class FrontDoorNetwork(nn.Module):
         """
         self._check_input(X)
         x = X[self.predominant]
-        features = {"mediator": self.mediator_encoder(x)}
+        features = {"mediator": self.mediator_norm(self.mediator_encoder(x))}
         if self.auxiliary:
             features["context"] = self.context_encoder(x)
             features["per_modality"], features["auxiliary"] = self._auxiliary_features(X)

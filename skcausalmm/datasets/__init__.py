@@ -1,5 +1,11 @@
 """Data set loaders and synthetic generators."""
 
+from ._confounded import confounded_ceilings, confounded_interventional_proba, make_confounded_multimodal
 from ._mfeat import load_multiple_features
 
-__all__ = ["load_multiple_features"]
+__all__ = [
+    "confounded_ceilings",
+    "confounded_interventional_proba",
+    "load_multiple_features",
+    "make_confounded_multimodal",
+]

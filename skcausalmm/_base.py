@@ -30,6 +30,7 @@ from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 from skorch.dataset import unpack_data
 from skorch.helper import predefined_split
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -223,21 +224,20 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torc
 class MultimodalClassifierMixin(ClassifierMixin, BaseEstimator):
     """Base class of every multimodal classifier in skcausalmm.
 
-    Subclasses define ``__init__`` (storing their parameters, including the
-    shared ones documented below), ``_build_network(shapes, n_classes)`` and
-    ``_build_loss(class_weight)``; they may override ``_net_class``,
-    ``_after_fit`` and ``_predict_batch``.
-
-    Shared parameters
-    -----------------
-    modalities, image_shapes : selectors for table input (see
-        :func:`skcausalmm.check_modalities`).
-    encoders : dict of modality name to an encoder kind (``"mlp"``, ``"cnn"``,
-        ``"rnn"``), a ``torch.nn.Module`` or a callable; others are picked
-        from the input shape.
-    hidden_size, max_epochs, lr, batch_size, optimizer, weight_decay,
-    class_weight, early_stopping, validation_fraction, n_iter_no_change,
-    callbacks, device, random_state, verbose.
+    It owns everything but the method: input validation, label encoding,
+    seeding, the device, the skorch net with whole-tensor batches, the
+    stratified validation split and early stopping, callbacks, batched
+    prediction and pickling. A subclass defines ``__init__`` (storing its own
+    parameters and the shared ones that ``LateFusionClassifier`` documents:
+    ``modalities``, ``image_shapes``, ``encoders``, ``hidden_size``,
+    ``max_epochs``, ``lr``, ``batch_size``, ``optimizer``, ``weight_decay``,
+    ``class_weight``, ``early_stopping``, ``validation_fraction``,
+    ``n_iter_no_change``, ``callbacks``, ``device``, ``random_state``,
+    ``verbose``), ``_build_network(shapes, n_classes)`` and
+    ``_build_loss(class_weight)``; it may override ``_net_class`` (a
+    :class:`MultimodalNet` subclass with its own optimisation step),
+    ``_configure_net``, ``_after_fit``, ``_predict_batch`` and
+    ``_predict_kwargs``.
     """
 
     _parameter_constraints = {
@@ -315,7 +315,7 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseEstimator):
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn(
                 "A column-vector y was passed when a 1d array was expected.",
-                _data_conversion_warning(),
+                DataConversionWarning,
             )
         y = column_or_1d(y, warn=False)
         if y.shape[0] != n_samples:
@@ -547,9 +547,3 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseEstimator):
         if net is not None:
             # skorch maps a CUDA-trained net to the CPU when CUDA is unavailable
             self.device_ = str(net.device)
-
-
-def _data_conversion_warning():
-    from sklearn.exceptions import DataConversionWarning
-
-    return DataConversionWarning

@@ -1,0 +1,562 @@
+"""Torch pieces of the modality-imbalance benchmark methods: OGM-GE, MMPareto and MLA.
+
+Each method changes the optimisation step, not the training loop: it is a
+:class:`~skcausalmm._base.MultimodalNet` subclass that overrides
+``train_step_single`` (OGM-GE, MMPareto) or ``train_step`` (MLA, which makes
+one optimiser step per modality per batch), plus small pure functions that
+hold the formulas so that they can be tested on their own.
+
+* OGM-GE (Peng et al., CVPR 2022): :func:`ogm_coefficients`,
+  :func:`share_logits`, :func:`modulate_encoder_gradients`, :class:`OGMGENet`.
+* MMPareto (Wei & Hu, ICML 2024): :func:`min_norm_weights`,
+  :func:`pareto_weights`, :func:`pareto_gradients`, :class:`MultitaskLoss`,
+  :class:`MMParetoNet`.
+* MLA (Zhang et al., CVPR 2024): :class:`GradientProjector`,
+  :func:`entropy_weights`, :func:`entropy_fusion`, :class:`MLANetwork`,
+  :class:`MLANet`.
+"""
+
+import math
+
+import torch
+from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
+from torch import nn
+from torch.nn import functional as F
+
+from .._base import MultimodalNet
+
+__all__ = [
+    "ogm_coefficients",
+    "share_logits",
+    "modulate_encoder_gradients",
+    "OGMGENet",
+    "min_norm_weights",
+    "pareto_weights",
+    "pareto_gradients",
+    "MultitaskLoss",
+    "MMParetoNet",
+    "GradientProjector",
+    "entropy_weights",
+    "entropy_fusion",
+    "MLANetwork",
+    "UnimodalLoss",
+    "MLANet",
+]
+
+
+class _EpochMeans:
+    """Accumulate per-batch scalars and hand back their epoch means."""
+
+    def __init__(self):
+        self.sums, self.counts = {}, {}
+
+    def add(self, key, value):
+        self.sums[key] = self.sums.get(key, 0.0) + float(value)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def means(self):
+        return {k: self.sums[k] / self.counts[k] for k in self.sums}
+
+
+class _RecordingNet(MultimodalNet):
+    """A ``MultimodalNet`` that logs epoch means of per-batch values in ``history``."""
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        self._batch_values = _EpochMeans()
+        self.epoch_records_ = {}
+        n = len(dataset_train) if dataset_train is not None else 0
+        self._n_batches = max(1, math.ceil(n / self.batch_size)) if n else 1
+        self._batch_index = 0
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        values = getattr(self, "_batch_values", None)
+        self.epoch_records_ = values.means() if values is not None else {}
+
+    def _record(self, key, value):
+        if getattr(self, "_batch_values", None) is None:
+            self._batch_values = _EpochMeans()
+        self._batch_values.add(key, value)
+
+    def _current_epoch(self):
+        """0-based index of the epoch being trained."""
+        return max(len(self.history) - 1, 0)
+
+
+# =========================================================================== OGM-GE
+def share_logits(head, features, names):
+    """Per-modality logits from each modality's slice of a concat-fusion head.
+
+    Modality ``m``'s logits are ``h_m W_m^T + b / M``, where ``W_m`` is the
+    block of the head's weight that multiplies ``h_m`` in the concatenation
+    and ``M`` the number of modalities, so that the fused logits are their sum.
+
+    Parameters
+    ----------
+    head : torch.nn.Linear
+        The fused head on ``cat([features[m] for m in names])``.
+    features : dict of str to torch.Tensor
+        Per-modality features ``(n, d_m)``.
+    names : list of str
+        Modalities in the order of the concatenation.
+
+    Returns
+    -------
+    logits : dict of str to torch.Tensor
+    """
+    out, start, n_mod = {}, 0, len(names)
+    bias = head.bias if head.bias is not None else 0.0
+    for m in names:
+        d = features[m].shape[1]
+        out[m] = features[m] @ head.weight[:, start : start + d].T + bias / n_mod
+        start += d
+    return out
+
+
+def ogm_coefficients(scores, alpha):
+    """OGM discrepancy ratios and modulation coefficients.
+
+    Parameters
+    ----------
+    scores : dict of str to float
+        ``s_m``: the batch sum of modality m's softmax probability of the
+        true class.
+    alpha : float
+        Modulation strength.
+
+    Returns
+    -------
+    ratios : dict of str to float
+        ``rho_m = s_m / min_k s_k`` (with two modalities, the ratio of the two
+        scores for the stronger one and 1 for the weaker one).
+    coeffs : dict of str to float
+        ``k_m = 1 - tanh(alpha * rho_m)`` where ``rho_m > 1``, else 1.
+    """
+    low = min(scores.values())
+    ratios, coeffs = {}, {}
+    for m, s in scores.items():
+        rho = float(s) / max(float(low), 1e-12)
+        ratios[m] = rho
+        coeffs[m] = 1.0 - math.tanh(alpha * rho) if rho > 1.0 else 1.0
+    return ratios, coeffs
+
+
+def _is_modulated(param):
+    """Weight tensors (linear and convolution kernels), not biases or norm scales."""
+    return param.dim() >= 2
+
+
+def modulate_encoder_gradients(encoders, coeffs, gaussian_enhancement=False, generator=None):
+    """Scale each encoder's weight gradients in place, with optional Gaussian enhancement.
+
+    For every weight gradient ``g`` (parameters with two or more dimensions:
+    linear and convolution kernels; biases and normalisation scales are left
+    alone) of encoder ``m``: ``g <- k_m g`` and, with Gaussian enhancement,
+    ``g <- k_m g + N(0, std(g))`` where the noise std is that of the
+    gradient before scaling (the official code's "bug fixed" version).
+
+    Parameters
+    ----------
+    encoders : mapping of str to torch.nn.Module
+    coeffs : dict of str to float
+    gaussian_enhancement : bool, default=False
+    generator : torch.Generator or None, default=None
+        Source of the noise (the global generator if None).
+    """
+    for m, encoder in encoders.items():
+        k = coeffs[m]
+        for p in encoder.parameters():
+            if p.grad is None or not _is_modulated(p):
+                continue
+            g = p.grad
+            if gaussian_enhancement:
+                std = float(g.std()) if g.numel() > 1 else 0.0
+                if generator is None:
+                    noise = torch.randn_like(g)
+                else:
+                    noise = torch.randn(g.shape, generator=generator, dtype=g.dtype).to(g.device)
+                p.grad = g * k + noise * (std + 1e-8)
+            else:
+                g.mul_(k)
+
+
+class OGMGENet(_RecordingNet):
+    """skorch net of OGM-GE: the fused cross-entropy step, then on-the-fly gradient modulation.
+
+    Attributes set by the estimator: ``alpha``, ``modulation_epochs`` (a
+    ``(start, end)`` pair, modulation during epochs ``start <= e < end``) and
+    ``gaussian_enhancement``. With a single modality nothing is modulated.
+    """
+
+    alpha = 0.3
+    modulation_epochs = (0, 50)
+    gaussian_enhancement = True
+
+    def train_step_single(self, batch, **fit_params):
+        """Forward, fused loss, backward; then modulate the encoders' weight gradients."""
+        step = super().train_step_single(batch, **fit_params)
+        _, yi = unpack_data(batch)
+        module = self.module_
+        names = list(module.names)
+        if len(names) < 2:
+            return step
+        with torch.no_grad():
+            feats = {m: f.detach() for m, f in step["y_pred"]["features"].items()}
+            logits = share_logits(module.head, feats, names)
+            scores = {m: float(torch.softmax(logits[m], 1).gather(1, yi.view(-1, 1)).sum()) for m in names}
+        ratios, coeffs = ogm_coefficients(scores, self.alpha)
+        start, end = self.modulation_epochs
+        epoch = self._current_epoch()
+        active = start <= epoch < end
+        for m in names:
+            self._record(f"ratio_{m}", ratios[m])
+            self._record(f"coeff_{m}", coeffs[m] if active else 1.0)
+        if active:
+            modulate_encoder_gradients(module.encoders, coeffs, self.gaussian_enhancement)
+        return step
+
+
+# ========================================================================= MMPareto
+def min_norm_weights(g1, g2):
+    """Weights ``(w1, w2)``, ``w1 + w2 = 1``, of the minimum-norm point on the segment [g1, g2].
+
+    The official two-vector solver: ``w1 = (g2.g2 - g1.g2) / |g1 - g2|^2``,
+    with ``w1 = 0.999`` when ``g1.g2 >= g1.g1`` and ``w1 = 0.001`` when
+    ``g1.g2 >= g2.g2`` (the segment's end points).
+
+    Parameters
+    ----------
+    g1, g2 : torch.Tensor
+        Flat gradients.
+
+    Returns
+    -------
+    w1, w2 : float
+    """
+    v11, v12, v22 = float(g1 @ g1), float(g1 @ g2), float(g2 @ g2)
+    if v12 >= v11:
+        w1 = 0.999
+    elif v12 >= v22:
+        w1 = 0.001
+    else:
+        w1 = (v22 - v12) / (v11 + v22 - 2.0 * v12)
+    return w1, 1.0 - w1
+
+
+def pareto_weights(g_mm, g_u):
+    """MMPareto's weights of the multimodal and the unimodal gradient of one encoder.
+
+    Parameters
+    ----------
+    g_mm, g_u : torch.Tensor
+        Flat gradients of the multimodal loss and of the encoder's own
+        unimodal loss with respect to the encoder's parameters.
+
+    Returns
+    -------
+    cos : float
+        Their cosine similarity.
+    weights : tuple of float
+        ``(0.5, 0.5)`` when the cosine is positive, else
+        :func:`min_norm_weights`.
+    """
+    cos = float(F.cosine_similarity(g_mm, g_u, dim=0))
+    if cos > 0:
+        return cos, (0.5, 0.5)
+    return cos, min_norm_weights(g_mm, g_u)
+
+
+def pareto_gradients(g_mm, g_u, g_sum, weights, gamma):
+    """MMPareto's per-parameter gradients of one encoder.
+
+    For every parameter tensor, ``d = 2 (w1 g_mm + w2 g_u)``; when the summed
+    gradient ``g_sum`` has the larger norm, ``d`` is rescaled to it; the result
+    is ``gamma * d``.
+
+    Parameters
+    ----------
+    g_mm, g_u, g_sum : list of torch.Tensor
+        Per-parameter gradients of the multimodal loss, of the unimodal loss
+        and of their sum.
+    weights : tuple of float
+        ``(w1, w2)``.
+    gamma : float
+        Step multiplier.
+
+    Returns
+    -------
+    grads : list of torch.Tensor
+    """
+    w1, w2 = weights
+    out = []
+    for a, b, s in zip(g_mm, g_u, g_sum):
+        d = 2.0 * (w1 * a + w2 * b)
+        d_norm = torch.linalg.vector_norm(d)
+        ratio = torch.linalg.vector_norm(s) / d_norm if float(d_norm) > 0 else torch.ones(())
+        if float(ratio) > 1:
+            d = d * ratio
+        out.append(gamma * d)
+    return out
+
+
+class MultitaskLoss(nn.Module):
+    """Fused cross-entropy plus one cross-entropy per modality head, all with weight 1.
+
+    Parameters
+    ----------
+    class_weight : torch.Tensor or None, default=None
+        Per-class weights of every term.
+    """
+
+    def __init__(self, class_weight=None):
+        super().__init__()
+        self.register_buffer("class_weight", class_weight)
+        self.last_terms_ = {}
+
+    def terms(self, outputs, y):
+        """Return ``(fused_loss, {modality: unimodal_loss})`` as tensors."""
+        fused = F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
+        uni = {m: F.cross_entropy(v, y, weight=self.class_weight) for m, v in outputs["modality_logits"].items()}
+        return fused, uni
+
+    def forward(self, outputs, y):
+        """Return the summed loss and record its terms."""
+        fused, uni = self.terms(outputs, y)
+        self.last_terms_ = {"fused_ce": fused.detach(), **{f"ce_{m}": v.detach() for m, v in uni.items()}}
+        return fused + sum(uni.values())
+
+
+def _flat(grads):
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+def _grads(loss, params, retain_graph):
+    gs = torch.autograd.grad(loss, params, retain_graph=retain_graph, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
+
+
+class MMParetoNet(_RecordingNet):
+    """skorch net of MMPareto: per-encoder Pareto merging of multimodal and unimodal gradients.
+
+    Attribute set by the estimator: ``gamma``. Heads (fused and unimodal) keep
+    the gradient of the summed loss.
+    """
+
+    gamma = 1.5
+
+    def train_step_single(self, batch, **fit_params):
+        """Forward, the per-encoder gradients of both losses, summed backward, Pareto merge."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        module = self.module_
+        fused, uni = self.criterion_.terms(y_pred, yi)
+        loss = fused + sum(uni.values())
+        self.criterion_.last_terms_ = {"fused_ce": fused.detach(), **{f"ce_{m}": v.detach() for m, v in uni.items()}}
+
+        # Two backward passes: one per loss. The unimodal losses of different modalities
+        # touch disjoint encoders, so the gradient of their sum restricted to encoder m is
+        # the gradient of L_m alone.
+        params = [p for p in module.parameters() if p.requires_grad]
+        g_mm = _grads(fused, params, retain_graph=True)
+        g_uni = _grads(sum(uni.values()), params, retain_graph=False)
+        position = {id(p): i for i, p in enumerate(params)}
+        with torch.no_grad():
+            for p, a, b in zip(params, g_mm, g_uni):
+                p.grad = a + b  # heads (and anything else) keep the summed gradient
+            for m in module.names:
+                idx = [position[id(p)] for p in module.encoders[m].parameters() if id(p) in position]
+                if not idx:
+                    continue
+                a, b = [g_mm[i] for i in idx], [g_uni[i] for i in idx]
+                cos, weights = pareto_weights(_flat(a), _flat(b))
+                new = pareto_gradients(a, b, [params[i].grad for i in idx], weights, self.gamma)
+                for i, g in zip(idx, new):
+                    params[i].grad = g
+                self._record(f"cos_{m}", cos)
+                self._record(f"weight_mm_{m}", weights[0])
+        return {"loss": loss, "y_pred": y_pred}
+
+
+# ============================================================================== MLA
+class GradientProjector:
+    """MLA's gradient projection on the shared head (a recursive-least-squares projector).
+
+    One projection matrix ``P`` (``d x d``, initially the identity) is shared
+    by all modalities, as in the official code. Before every optimiser step but
+    the first, with ``r`` the batch mean of the head's input features (a row)::
+
+        k = P r^T;  P <- P - k k^T / (alpha + r k);  P <- P / ||P||_F
+        grad_W <- grad_W P^T
+
+    so that the head's weight moves in directions (approximately) orthogonal to
+    the features of earlier updates, i.e. of the other modalities. ``alpha =
+    0.1 ** (batch_index / n_batches + 1)``.
+
+    Parameters
+    ----------
+    dim : int
+        Input size of the shared head.
+    """
+
+    def __init__(self, dim):
+        self.dim = int(dim)
+        self.P = None
+        self.count = 0
+
+    def step(self, weight_grad, features, alpha):
+        """Update ``P`` with the batch's features and project ``weight_grad`` in place.
+
+        Parameters
+        ----------
+        weight_grad : torch.Tensor of shape (n_classes, dim)
+        features : torch.Tensor of shape (n, dim)
+            The head's input for this update (detached).
+        alpha : float
+        """
+        if self.P is None or self.P.device != weight_grad.device:
+            self.P = torch.eye(self.dim, dtype=weight_grad.dtype, device=weight_grad.device)
+        if self.count > 0:
+            r = features.mean(0, keepdim=True)  # (1, d)
+            k = self.P @ r.T  # (d, 1)
+            self.P = self.P - (k @ k.T) / (alpha + float(r @ k))
+            self.P = self.P / torch.linalg.norm(self.P)
+            weight_grad.copy_(weight_grad @ self.P.T)
+        self.count += 1
+
+
+def entropy_weights(logits):
+    """Per-sample fusion weights: softmax over modalities of the negative prediction entropy.
+
+    Parameters
+    ----------
+    logits : dict of str to torch.Tensor of shape (n, n_classes)
+
+    Returns
+    -------
+    weights : torch.Tensor of shape (n, n_modalities)
+        Rows sum to one; columns in the order of ``logits``.
+    """
+    ent = []
+    for v in logits.values():
+        logp = torch.log_softmax(v, dim=1)
+        ent.append(-(logp.exp() * logp).sum(1))
+    return torch.softmax(-torch.stack(ent, dim=1), dim=1)
+
+
+def entropy_fusion(logits):
+    """Entropy-weighted sum of per-modality logits (MLA's dynamic fusion)."""
+    w = entropy_weights(logits)
+    stacked = torch.stack(list(logits.values()), dim=1)  # (n, M, C)
+    return (w.unsqueeze(-1) * stacked).sum(1)
+
+
+class MLANetwork(nn.Module):
+    """Per-modality encoders with a common output size and one shared linear head.
+
+    Parameters
+    ----------
+    encoders : torch.nn.ModuleDict
+    dims : dict of str to int
+        Output sizes of the encoders; a linear projection to ``hidden_size``
+        is added after an encoder whose size differs.
+    hidden_size : int
+        Common representation size (the head's input).
+    n_classes : int
+
+    Notes
+    -----
+    ``forward`` returns ``"modality_logits"`` (each modality through the shared
+    head: each modality's own prediction), ``"logits"`` (their per-sample
+    entropy-weighted fusion) and ``"features"``.
+    """
+
+    def __init__(self, encoders, dims, hidden_size, n_classes):
+        super().__init__()
+        self.encoders = encoders
+        self.names = list(encoders.keys())
+        self.hidden_size = int(hidden_size)
+        self.projections = nn.ModuleDict(
+            {m: nn.Linear(dims[m], self.hidden_size) for m in self.names if dims[m] != self.hidden_size}
+        )
+        self.head = nn.Linear(self.hidden_size, n_classes)
+
+    def encode_one(self, name, x):
+        """Common-size representation of one modality."""
+        z = self.encoders[name](x)
+        if name in self.projections:
+            z = self.projections[name](z)
+        return z
+
+    def forward(self, X):
+        """Fused logits, per-modality logits through the shared head, features."""
+        feats = {m: self.encode_one(m, X[m]) for m in self.names}
+        logits = {m: self.head(feats[m]) for m in self.names}
+        return {"logits": entropy_fusion(logits), "modality_logits": logits, "features": feats}
+
+    def predict_proba(self, X):
+        """Class probabilities of the entropy-weighted fusion."""
+        return torch.softmax(self.forward(X)["logits"], dim=1)
+
+
+class UnimodalLoss(nn.Module):
+    """Cross-entropy on ``outputs["logits"]`` (one modality's logits during MLA's steps)."""
+
+    def __init__(self, class_weight=None):
+        super().__init__()
+        self.register_buffer("class_weight", class_weight)
+        self.last_terms_ = {}
+
+    def forward(self, outputs, y):
+        """Return the cross-entropy."""
+        return F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
+
+
+class MLANet(_RecordingNet):
+    """skorch net of MLA: one optimiser step per modality per batch, in turn.
+
+    Attribute set by the estimator: ``projection`` (bool, apply
+    :class:`GradientProjector` to the shared head's weight gradient).
+    """
+
+    projection = True
+
+    def _projector(self):
+        proj = getattr(self, "projector_", None)
+        if proj is None:
+            proj = self.projector_ = GradientProjector(self.module_.hidden_size)
+        return proj
+
+    def train_step(self, batch, **fit_params):
+        """Alternating unimodal updates through the shared head; return the fused step."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        module = self.module_
+        n_batches = getattr(self, "_n_batches", 1)
+        alpha = 0.1 ** (getattr(self, "_batch_index", 0) / n_batches + 1.0)
+        losses, logits, terms = [], {}, {}
+        for m in module.names:
+            self._zero_grad_optimizer(set_to_none=True)
+            z = module.encode_one(m, Xi[m])
+            out = module.head(z)
+            loss = self.get_loss({"logits": out}, yi, X=Xi, training=True)
+            loss.backward()
+            if self.projection and module.head.weight.grad is not None:
+                self._projector().step(module.head.weight.grad, z.detach(), alpha)
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
+            for name in self._optimizers:
+                getattr(self, name + "_").step()
+            losses.append(loss.detach())
+            logits[m] = out.detach()
+            terms[f"ce_{m}"] = loss.detach()
+        self._batch_index = getattr(self, "_batch_index", 0) + 1
+        self.criterion_.last_terms_ = terms
+        y_pred = {"logits": entropy_fusion(logits), "modality_logits": logits}
+        return {"loss": torch.stack(losses).mean(), "y_pred": y_pred}

@@ -1,0 +1,194 @@
+"""MMPareto: Pareto integration of multimodal and unimodal gradients (Wei & Hu, ICML 2024)."""
+
+import numbers
+
+from sklearn.utils._param_validation import Interval
+
+from ._base import MultimodalClassifierMixin
+from .modules.fusion import LateFusionNetwork
+from .modules.imbalance import MMParetoNet, MultitaskLoss
+
+__all__ = ["MMParetoClassifier"]
+
+
+class MMParetoClassifier(MultimodalClassifierMixin):
+    """Concat late fusion with unimodal heads, trained with MMPareto's gradient merging.
+
+    The network has per-modality encoders, a fused linear head on the
+    concatenation and a linear head per modality (trained, not detached). The
+    losses are the fused cross-entropy ``L_mm`` and one unimodal
+    cross-entropy ``L_m`` per modality. On every batch, for each encoder m:
+
+    1. ``g_mm`` and ``g_u``, the gradients of ``L_mm`` and of ``L_m`` with
+       respect to the encoder's parameters (flattened and concatenated);
+    2. weights ``(w1, w2) = (0.5, 0.5)`` when their cosine is positive, else
+       the minimum-norm point of the segment between them: ``w1 = (|g_u|^2 -
+       g_mm.g_u) / |g_mm - g_u|^2`` (0.999 or 0.001 at the segment's ends, as
+       the official solver does);
+    3. for every parameter tensor of the encoder, ``d = 2 (w1 g_mm + w2
+       g_u)``, rescaled to the norm of the summed gradient ``g_mm + g_u`` of
+       that tensor when that norm is larger, and the gradient becomes
+       ``gamma * d``.
+
+    The heads keep the plain gradient of ``L_mm + sum_m L_m``. This follows
+    the official ``MMPareto.py``: the weights are per encoder, the norm
+    rescaling per parameter tensor, and ``gamma`` multiplies the result
+    whether or not it was rescaled. A guard the official code lacks: when
+    ``d`` is exactly zero it stays zero (instead of 0/0). It works with any
+    number of modalities (each encoder only sees its own unimodal loss) and
+    with one.
+
+    Parameters
+    ----------
+    gamma : float, default=1.5
+        Multiplier of the encoders' merged gradients (the official code's
+        fixed 1.5).
+    modalities : dict of str to column selector, default=None
+        For 2-D array or DataFrame input: the columns of each modality
+        (slice, integer indices, boolean mask or column names). ``None``
+        treats such input as one tabular modality named ``"X"``; ignored for
+        dict input (which must then be None).
+    image_shapes : dict of str to tuple of int, default=None
+        For 2-D array or DataFrame input: per-sample shape to reshape a
+        modality's columns into, e.g. ``{"pix": (1, 16, 15)}``.
+    encoders : dict of str to str, torch.nn.Module or callable, default=None
+        Per-modality encoder: a kind (``"mlp"``, ``"cnn"``, ``"rnn"``), a
+        module mapping ``(n, *sample_shape)`` to ``(n, k)`` (deep-copied at
+        fit, its weights used as given), or a callable
+        ``f(sample_shape, out_features)`` returning one. Modalities not named
+        get the default for their shape.
+    hidden_size : int, default=64
+        Width and output size of the default encoders.
+    max_epochs : int, default=30
+        Training epochs (an upper bound with ``early_stopping``).
+    lr : float, default=1e-3
+        Learning rate.
+    batch_size : int, default=128
+        Mini-batch size.
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        Optimiser.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimiser.
+    class_weight : dict, "balanced" or None, default=None
+        Class weights of the cross-entropy, as in scikit-learn.
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the training data,
+        stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs and restore the best weights.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra skorch callbacks (deep-copied at fit).
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU; or any torch
+        device string.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch order, the validation split (and
+        any noise the method draws); two CPU fits with the same integer give
+        identical predictions.
+    verbose : int, default=0
+        0 silent, 1 an epoch table, 2 also a progress bar.
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    modality_names_ : list of str
+        Modalities seen in ``fit``, in order.
+    modality_shapes_ : dict of str to tuple
+        Per-sample shape of each modality.
+    n_features_in_ : int
+        Number of columns (only for array or DataFrame input).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names (only for DataFrame input with string column names).
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the torch network.
+    history_ : skorch.History
+        Per-epoch ``train_loss``, ``train_acc``, ``fused_ce``, ``ce_<m>`` and,
+        per modality m, ``cos_<m>`` (cosine between ``g_mm`` and ``g_u``) and
+        ``weight_mm_<m>`` (``w1``), as epoch means. With early stopping also
+        ``valid_*``.
+    n_epochs_ : int
+        Epochs actually run.
+    device_ : str
+        The device used.
+    See Also
+    --------
+    LateFusionClassifier : Plain concat fusion.
+    OGMGEClassifier : On-the-fly gradient modulation.
+    MLAClassifier : Alternating unimodal updates through a shared head.
+
+    References
+    ----------
+    .. [1] Y. Wei and D. Hu, "MMPareto: Boosting Multimodal Learning with
+       Innocent Unimodal Assistance", ICML 2024.
+       Official code: https://github.com/GeWu-Lab/MMPareto_ICML2024
+
+    Examples
+    --------
+    >>> from skcausalmm.pareto import MMParetoClassifier
+    >>> from skcausalmm.datasets import load_multiple_features
+    >>> X, y = load_multiple_features(views=["pix", "fou"], return_X_y=True)
+    >>> clf = MMParetoClassifier(max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        **MultimodalClassifierMixin._parameter_constraints,
+        "gamma": [Interval(numbers.Real, 0, None, closed="neither")],
+    }
+
+    _net_class = MMParetoNet
+
+    def __init__(
+        self,
+        *,
+        gamma=1.5,
+        modalities=None,
+        image_shapes=None,
+        encoders=None,
+        hidden_size=64,
+        max_epochs=30,
+        lr=1e-3,
+        batch_size=128,
+        optimizer="adam",
+        weight_decay=0.0,
+        class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        callbacks=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.gamma = gamma
+        self.modalities = modalities
+        self.image_shapes = image_shapes
+        self.encoders = encoders
+        self.hidden_size = hidden_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build_network(self, shapes, n_classes):
+        encoders, dims = self._make_encoders(shapes)
+        return LateFusionNetwork(encoders, dims, n_classes, detach_modality_heads=False)
+
+    def _build_loss(self, class_weight):
+        return MultitaskLoss(class_weight)
+
+    def _configure_net(self, net):
+        net.gamma = float(self.gamma)

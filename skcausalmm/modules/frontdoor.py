@@ -265,6 +265,15 @@ class FrontDoorNetwork(nn.Module):
         (a CNN mediator diverged that way at adversary weight 5); on the tabular benchmark
         it made the mediator leak the confounder (β = 1 above the content-only ceiling), so
         the default (None) uses the encoder output as is.
+    adversary_objective : {"reversal", "confusion"}, default="reversal"
+        How the mediator is trained against the adversary (the adversary itself always
+        minimises its MSE). ``"reversal"``: gradient reversal, the mediator maximises the
+        adversary's error (unbounded: an encoder can inflate ``m`` and diverge).
+        ``"confusion"``: the mediator minimises the distance between the adversary's
+        prediction (through a frozen copy of its weights) and the batch mean of the
+        auxiliary input (per class with the conditional adversary), i.e. it makes the
+        adversary predict "no information beyond the label"; bounded below, so it cannot
+        diverge. Both have the same fixed point, ``E[x_a | m, y] = E[x_a | y]``.
 
     Attributes
     ----------
@@ -304,6 +313,7 @@ class FrontDoorNetwork(nn.Module):
         attention="auxiliary",
         head=None,
         mediator_normalization=None,
+        adversary_objective="reversal",
     ):
         super().__init__()
         if isinstance(auxiliary, str):
@@ -332,6 +342,11 @@ class FrontDoorNetwork(nn.Module):
         self.progress = 1.0
         has_auxiliary = bool(auxiliary)
 
+        if adversary_objective not in ("reversal", "confusion"):
+            raise ValueError(
+                f"adversary_objective must be 'reversal' or 'confusion', got {adversary_objective!r}."
+            )
+        self.adversary_objective = adversary_objective
         if mediator_normalization not in ("layer", None):
             raise ValueError(
                 f"mediator_normalization must be 'layer' or None, got {mediator_normalization!r}."
@@ -486,9 +501,16 @@ class FrontDoorNetwork(nn.Module):
             / self.temperature
         )
         if self.adversary is not None:
-            reversed_m = gradient_reversal(m, self.adversary_coefficient())
             n_out, target_size = self._adversary_shape
-            outputs["adversary_prediction"] = self.adversary(reversed_m).view(-1, n_out, target_size)
+            if self.adversary_objective == "reversal":
+                reversed_m = gradient_reversal(m, self.adversary_coefficient())
+                outputs["adversary_prediction"] = self.adversary(reversed_m).view(-1, n_out, target_size)
+            else:
+                outputs["adversary_prediction"] = self.adversary(m.detach()).view(-1, n_out, target_size)
+                frozen = {k: v.detach() for k, v in self.adversary.named_parameters()}
+                confusion = torch.func.functional_call(self.adversary, frozen, (m,))
+                outputs["confusion_prediction"] = confusion.view(-1, n_out, target_size)
+                outputs["confusion_coefficient"] = self.adversary_coefficient()
             outputs["adversary_target"] = torch.cat(
                 [X[name].detach().reshape(len(m), -1).to(m.dtype) for name in self.auxiliary], dim=1
             )
@@ -679,6 +701,18 @@ def _kmeans(points, n_clusters, generator, n_iter=20):
 # --------------------------------------------------------------------------------------------
 # loss
 # --------------------------------------------------------------------------------------------
+def _confusion_loss(outputs, y):
+    """MSE between the frozen adversary's prediction and the (per-class) batch mean target."""
+    prediction = outputs["confusion_prediction"]
+    target = outputs["adversary_target"].detach()
+    rows = torch.arange(len(y), device=y.device)
+    if prediction.shape[1] > 1:
+        one_hot = F.one_hot(y, prediction.shape[1]).to(target.dtype)
+        means = (one_hot.T @ target) / one_hot.sum(0).clamp_min(1.0)[:, None]
+        return F.mse_loss(prediction[rows, y], means[y])
+    return F.mse_loss(prediction[:, 0], target.mean(0, keepdim=True).expand_as(target))
+
+
 class FrontDoorLoss(nn.Module):
     """Training loss of :class:`FrontDoorNetwork`.
 
@@ -704,7 +738,8 @@ class FrontDoorLoss(nn.Module):
         the network applies the adversary ramp).
     last_terms_ : dict of str to float
         Detached values of the terms of the last call: ``"ce"``, ``"nce"``, ``"adv"``,
-        ``"diag"``.
+        ``"diag"`` and, with ``adversary_objective="confusion"``, ``"conf"`` (the mediator's
+        confusion MSE, added with the network's current adversary coefficient).
     """
 
     def __init__(self, class_weight=None, contrastive_weight=1.0, diagnostic_weight=1.0):
@@ -749,6 +784,9 @@ class FrontDoorLoss(nn.Module):
             adv = F.mse_loss(selected, outputs["adversary_target"])
             terms["adv"] = adv
             total = total + adv
+        if "confusion_prediction" in outputs:
+            terms["conf"] = conf = _confusion_loss(outputs, y)
+            total = total + outputs["confusion_coefficient"] * conf
         diagnostic_logits = list(outputs.get("modality_logits", {}).values())
         if "mediator_logits" in outputs:
             diagnostic_logits.append(outputs["mediator_logits"])

@@ -1,0 +1,464 @@
+"""The β-generalised front-door multimodal classifier (IMML-style, our own formulation).
+
+The network, the loss and the β formula live in :mod:`skcausalmm.modules.frontdoor`; this
+file wires them into the shared scikit-learn + skorch base: parameter validation, the choice
+of the predominant modality (by name or by a short warm-up) and the prediction-time β.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+
+from ._base import MultimodalClassifierMixin
+from .encoders import make_encoder, output_size
+from .fusion import LateFusionClassifier
+from .modules.frontdoor import FrontDoorLoss, FrontDoorNetwork
+
+__all__ = ["FrontDoorMultimodalClassifier"]
+
+
+class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
+    r"""Multimodal classifier with a β-generalised front-door adjustment of the predominant modality.
+
+    One modality is *predominant* (the treatment X: given by name, or found by a short
+    warm-up); the others are *auxiliary* (A). The network (see
+    :class:`skcausalmm.modules.frontdoor.FrontDoorNetwork`) reads two paths off X: a
+    mediator ``m`` (X's discriminative knowledge) kept free of what the auxiliary modality
+    sees by an adversary behind gradient reversal, and a context ``r`` aligned with the
+    auxiliary features ``z_a`` by a symmetric InfoNCE loss. A head ``g(m, r, z_a)`` stands
+    for ``P(y | m, x', a)``. After training, a dictionary of ``(r_j, z_a_j)`` pairs from the
+    training data stands for the contexts, and ``predict_proba`` returns
+
+    ``P_β(y | do(x), a) = β Σ_j w_j softmax g(m, r_j, z_a_j)
+    + (1 - β) Σ_j attn_j(a) softmax g(m, r_j, z_a)``
+
+    i.e. ``β FD(y | do(x)) + (1 - β) FD_a(y | do(x), a)``: Pearl's front door at β = 1,
+    the front door inside the stratum of the auxiliary modality at β = 0. This β formulation
+    is our own derivation (see the documentation page "Front-door classifier"), not a
+    formula quoted from the paper.
+
+    ``beta`` and ``approximation`` are used at prediction time only: ``set_params(beta=...)``
+    on a fitted estimator changes ``predict_proba`` without refitting, so one fit serves a
+    whole β sweep. (``GridSearchCV`` still refits per candidate, as it does for every
+    parameter.) With a single modality there is no auxiliary modality, the network is a
+    plain classifier ``g(m)`` and β has no effect.
+
+    Parameters
+    ----------
+    beta : float, default=0.5
+        Weight in [0, 1] of Pearl's front door (1) against the auxiliary-conditional front
+        door (0). Prediction time only.
+    predominant : str, default="auto"
+        Name of the predominant modality, or ``"auto"``: with several modalities a
+        :class:`~skcausalmm.LateFusionClassifier` is first trained for ``warmup_epochs``
+        epochs and the modality whose (detached, linear) per-modality head is most accurate
+        on the training data is chosen (ties broken by the Shapley contribution when
+        :func:`skcausalmm.metrics.shapley_contributions` is available).
+    approximation : {"exact", "nwgm"}, default="exact"
+        Exact dictionary average of probabilities, or the normalised weighted geometric
+        mean (softmax of averaged logits; cheaper memory, less accurate). Prediction time
+        only.
+    mediator_size, context_size, auxiliary_size : int, default=32
+        Sizes of the mediator ``m``, the context ``r`` and the auxiliary features ``z_a``.
+    projection_size : int, default=32
+        Size of the InfoNCE projections.
+    temperature : float, default=0.1
+        InfoNCE and attention temperature.
+    contrastive_weight : float, default=1.0
+        Weight of the InfoNCE loss between context and auxiliary projections.
+    adversary_weight : float, default=5.0
+        Scale of the reversed adversary gradient on the mediator (0 disables the adversary).
+    adversary_ramp : float, default=0.5
+        Fraction of training over which the adversary weight grows linearly from 0.
+    conditional_adversary : bool, default=True
+        The adversary also gets the label, so the mediator is only penalised for what it
+        says about the auxiliary input beyond the label.
+    adversary_objective : {"reversal", "confusion"}, default="reversal"
+        How the mediator fights the adversary: gradient reversal (it maximises the
+        adversary's MSE), or confusion (it makes the frozen adversary predict the batch
+        mean of the auxiliary input given the label; bounded, cannot diverge).
+    dictionary_size : int, default=2000
+        Number of dictionary entries (all training samples when there are fewer).
+        Prediction cost is linear in it.
+    dictionary : {"sample", "kmeans"}, default="sample"
+        Random training samples with uniform weights, or k-means prototypes weighted by
+        cluster size.
+    attention : {"auxiliary", "context"}, default="auxiliary"
+        Scores of the attention ``attn_j(a)`` standing for ``P(x'_j | a)``: auxiliary
+        projection against the dictionary's auxiliary projections, or against its context
+        projections (the InfoNCE critic).
+    mediator_normalization : {"auto", "layer"} or None, default="auto"
+        ``"layer"`` layer-normalises the mediator (bounded: stops a CNN encoder from
+        inflating ``m`` to defeat the adversary, which made training diverge); None uses
+        the encoder output. ``"auto"``: ``"layer"`` when the predominant modality is an
+        image (or sequence), None when it is a table.
+    warmup_epochs : int, default=3
+        Epochs of the warm-up model used by ``predominant="auto"``.
+    modalities : dict of str to column selector, default=None
+        For 2-D array or DataFrame input: the columns of each modality. ``None`` treats such
+        input as one tabular modality named ``"X"``.
+    image_shapes : dict of str to tuple of int, default=None
+        For 2-D array or DataFrame input: per-sample shape of an image modality.
+    encoders : dict of str to str, torch.nn.Module or callable, default=None
+        Per-modality encoder kind (``"mlp"``, ``"cnn"``, ``"rnn"``), module or callable
+        ``f(sample_shape, out_features)``; the predominant modality's mediator and context
+        paths each get their own copy. A module whose output size differs from the path's
+        size gets a linear layer appended.
+    hidden_size : int, default=64
+        Width of the encoders, the head, the projections and the adversary.
+    max_epochs : int, default=40
+        Training epochs.
+    lr : float, default=1e-3
+        Learning rate.
+    batch_size : int, default=256
+        Mini-batch size (also the number of InfoNCE negatives).
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        Optimiser.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimiser.
+    class_weight : dict, "balanced" or None, default=None
+        Class weights of the main cross-entropy.
+    early_stopping : bool, default=False
+        Stop on the validation loss of a held-out split (see
+        :class:`~skcausalmm.LateFusionClassifier`). The loss includes the adversary and
+        InfoNCE terms.
+    validation_fraction : float, default=0.1
+        Share held out for early stopping.
+    n_iter_no_change : int, default=5
+        Patience of early stopping.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the warm-up, weight initialisation, batch order and the dictionary sample;
+        two CPU fits with the same integer give identical predictions.
+    verbose : int, default=0
+        0 silent, 1 an epoch table, 2 also a progress bar.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    predominant_modality_ : str
+        The predominant modality.
+    auxiliary_modalities_ : list of str
+        The other modalities, in input order (empty with one modality).
+    modality_contributions_ : dict of str to float
+        Training accuracy of each modality's per-modality linear head on detached features:
+        the warm-up model's heads with ``predominant="auto"`` (what the choice was made
+        on), the fitted front-door network's diagnostic heads otherwise (for the
+        predominant modality the head reads ``[m, r]``).
+    modality_shapley_ : dict of str to float or None
+        With ``predominant="auto"`` and several modalities: the Shapley contribution of each
+        modality to the warm-up model's training accuracy, absent modalities zeroed
+        (:func:`skcausalmm.metrics.shapley_contributions`); None otherwise.
+    mediator_normalization_ : {"layer"} or None
+        The resolved ``mediator_normalization``.
+    modality_names_ : list of str
+        Modalities seen in ``fit``.
+    modality_shapes_ : dict of str to tuple
+        Per-sample shape of each modality.
+    n_features_in_ : int
+        Number of columns (only for array or DataFrame input).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names (only for DataFrame input with string column names).
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the
+        :class:`~skcausalmm.modules.frontdoor.FrontDoorNetwork`.
+    history_ : skorch.History
+        Per-epoch ``train_loss``, ``train_acc`` and the loss terms ``ce``, ``nce``,
+        ``adv``, ``diag``.
+    n_epochs_ : int
+        Epochs actually run.
+    device_ : str
+        The device used.
+
+    See Also
+    --------
+    LateFusionClassifier : The observational late-fusion baseline.
+    skcausalmm.FrontDoorAdjustment : The exact discrete β front-door estimator.
+
+    References
+    ----------
+    .. [1] "Multimodal classification via modal-aware interactive enhancement and
+       front-door adjustment" (IMML), arXiv:2406.11490. The β formulation implemented here
+       is our own derivation.
+    .. [2] J. Pearl, "Causality", 2nd ed., Cambridge University Press, 2009 (front-door
+       criterion).
+
+    Examples
+    --------
+    >>> from skcausalmm.frontdoor import FrontDoorMultimodalClassifier
+    >>> from skcausalmm.datasets import make_confounded_multimodal
+    >>> data = make_confounded_multimodal(300, predominant="table", random_state=0)
+    >>> clf = FrontDoorMultimodalClassifier(predominant="table", max_epochs=2, random_state=0)
+    >>> clf = clf.fit(data.data, data.target)
+    >>> clf.predominant_modality_, clf.auxiliary_modalities_
+    ('table', ['auxiliary'])
+    >>> clf.set_params(beta=1.0).predict_proba(data.data).shape
+    (300, 4)
+    """
+
+    _parameter_constraints = {
+        **MultimodalClassifierMixin._parameter_constraints,
+        "beta": [Interval(numbers.Real, 0, 1, closed="both")],
+        "predominant": [str],
+        "approximation": [StrOptions({"exact", "nwgm"})],
+        "mediator_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "context_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "auxiliary_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "projection_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "contrastive_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "adversary_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "adversary_ramp": [Interval(numbers.Real, 0, 1, closed="both")],
+        "conditional_adversary": ["boolean"],
+        "adversary_objective": [StrOptions({"reversal", "confusion"})],
+        "dictionary_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dictionary": [StrOptions({"sample", "kmeans"})],
+        "attention": [StrOptions({"auxiliary", "context"})],
+        "mediator_normalization": [StrOptions({"auto", "layer"}), None],
+        "warmup_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        beta=0.5,
+        predominant="auto",
+        *,
+        approximation="exact",
+        mediator_size=32,
+        context_size=32,
+        auxiliary_size=32,
+        projection_size=32,
+        temperature=0.1,
+        contrastive_weight=1.0,
+        adversary_weight=5.0,
+        adversary_ramp=0.5,
+        conditional_adversary=True,
+        adversary_objective="reversal",
+        dictionary_size=2000,
+        dictionary="sample",
+        attention="auxiliary",
+        mediator_normalization="auto",
+        warmup_epochs=3,
+        modalities=None,
+        image_shapes=None,
+        encoders=None,
+        hidden_size=64,
+        max_epochs=40,
+        lr=1e-3,
+        batch_size=256,
+        optimizer="adam",
+        weight_decay=0.0,
+        class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        callbacks=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.beta = beta
+        self.predominant = predominant
+        self.approximation = approximation
+        self.mediator_size = mediator_size
+        self.context_size = context_size
+        self.auxiliary_size = auxiliary_size
+        self.projection_size = projection_size
+        self.temperature = temperature
+        self.contrastive_weight = contrastive_weight
+        self.adversary_weight = adversary_weight
+        self.adversary_ramp = adversary_ramp
+        self.conditional_adversary = conditional_adversary
+        self.adversary_objective = adversary_objective
+        self.dictionary_size = dictionary_size
+        self.dictionary = dictionary
+        self.attention = attention
+        self.mediator_normalization = mediator_normalization
+        self.warmup_epochs = warmup_epochs
+        self.modalities = modalities
+        self.image_shapes = image_shapes
+        self.encoders = encoders
+        self.hidden_size = hidden_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, X, y):
+        data = self._check_X(X, reset=True)
+        names = list(data)
+        n = next(iter(data.values())).shape[0]
+        classes, y_enc = self._encode_y(y, n)
+        self.modality_shapley_ = None
+        if self.predominant == "auto":
+            if len(names) == 1:
+                predominant = names[0]
+            else:
+                predominant = self._warm_up(data, classes[y_enc])
+        elif self.predominant in names:
+            predominant = self.predominant
+        else:
+            raise ValueError(
+                f"predominant={self.predominant!r} is not a modality of X; the modalities "
+                f"are {names}. Pass one of them or 'auto'."
+            )
+        self.predominant_modality_ = predominant
+        self.auxiliary_modalities_ = [name for name in names if name != predominant]
+        normalization = self.mediator_normalization
+        if normalization == "auto":
+            normalization = "layer" if data[predominant].ndim > 2 else None
+        self.mediator_normalization_ = normalization
+        return super()._fit(X, y)
+
+    def _warm_up(self, data, y):
+        """Fit a short late-fusion model; return the modality with the best head accuracy."""
+        warm = LateFusionClassifier(
+            encoders=self.encoders,
+            hidden_size=self.hidden_size,
+            max_epochs=self.warmup_epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            weight_decay=self.weight_decay,
+            class_weight=self.class_weight,
+            device=self.device,
+            random_state=self.random_state,
+        ).fit(data, y)
+        proba = warm.modality_proba(data)
+        self.modality_contributions_ = {
+            name: float(np.mean(warm.classes_[p.argmax(axis=1)] == y)) for name, p in proba.items()
+        }
+        try:
+            from .metrics import shapley_contributions
+        except ImportError:  # pragma: no cover - metrics is optional
+            shapley_contributions = None
+        if shapley_contributions is not None:
+            self.modality_shapley_ = {
+                name: float(value) for name, value in shapley_contributions(warm, data, y).items()
+            }
+        shapley = self.modality_shapley_ or {}
+        return max(data, key=lambda name: (self.modality_contributions_[name], shapley.get(name, 0.0)))
+
+    def _build_network(self, shapes, n_classes):
+        specs = self.encoders or {}
+        unknown = set(specs) - set(shapes)
+        if unknown:
+            raise ValueError(
+                f"`encoders` names unknown modalities {sorted(unknown)}; the data has {sorted(shapes)}."
+            )
+
+        def encoder_factory(name, out_features):
+            encoder = make_encoder(shapes[name], out_features, self.hidden_size, kind=specs.get(name))
+            size = output_size(encoder, shapes[name])
+            if size != out_features:
+                encoder = nn.Sequential(encoder, nn.Linear(size, out_features))
+            return encoder
+
+        return FrontDoorNetwork(
+            encoder_factory,
+            self.predominant_modality_,
+            self.auxiliary_modalities_,
+            n_classes,
+            sample_shapes={name: shapes[name] for name in self.auxiliary_modalities_},
+            mediator_size=self.mediator_size,
+            context_size=self.context_size,
+            auxiliary_size=self.auxiliary_size,
+            projection_size=self.projection_size,
+            hidden_size=self.hidden_size,
+            temperature=self.temperature,
+            adversary_weight=self.adversary_weight,
+            adversary_ramp=self.adversary_ramp,
+            conditional_adversary=self.conditional_adversary,
+            adversary_objective=self.adversary_objective,
+            dictionary_size=self.dictionary_size,
+            dictionary=self.dictionary,
+            attention=self.attention,
+            mediator_normalization=self.mediator_normalization_,
+        )
+
+    def _build_loss(self, class_weight):
+        return FrontDoorLoss(class_weight=class_weight, contrastive_weight=self.contrastive_weight)
+
+    def _after_fit(self, X, y, generator):
+        super()._after_fit(X, y, generator)  # builds the dictionary
+        if self.predominant == "auto" and self.auxiliary_modalities_:
+            return  # contributions measured by the warm-up
+        module = self.net_.module_
+        correct, n = {}, len(y)
+        for start in range(0, n, 1024):
+            batch = {k: v[start : start + 1024] for k, v in X.items()}
+            for name, logits in module(batch)["modality_logits"].items():
+                hits = int((logits.argmax(1) == y[start : start + 1024]).sum())
+                correct[name] = correct.get(name, 0) + hits
+        self.modality_contributions_ = {name: hits / n for name, hits in correct.items()}
+
+    # ------------------------------------------------------------- predict
+    def _predict_kwargs(self):
+        self._validate_prediction_params()
+        return {"beta": float(self.beta), "approximation": self.approximation}
+
+    def _validate_prediction_params(self):
+        beta = self.beta
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= float(beta) <= 1.0:
+            raise ValueError(f"beta must be a real number in [0, 1], got {beta!r}.")
+        if self.approximation not in ("exact", "nwgm"):
+            raise ValueError(f"approximation must be 'exact' or 'nwgm', got {self.approximation!r}.")
+
+    def front_door_terms(self, X):
+        """Both β endpoints: Pearl's front door and the auxiliary-conditional one.
+
+        ``predict_proba`` at any β is ``β * pearl + (1 - β) * conditional`` (with
+        ``approximation="exact"``), so a whole β sweep costs one call.
+
+        Parameters
+        ----------
+        X : dict, ModalityDict, array-like or DataFrame
+            Samples with the modalities seen in ``fit``.
+
+        Returns
+        -------
+        pearl : ndarray of shape (n_samples, n_classes)
+            ``P_1(y | do(x))``, the prediction at β = 1.
+        conditional : ndarray of shape (n_samples, n_classes)
+            ``P_0(y | do(x), a)``, the prediction at β = 0.
+        """
+        beta = self.beta
+        try:
+            self.beta = 1.0
+            pearl = self.predict_proba(X)
+            self.beta = 0.0
+            conditional = self.predict_proba(X)
+        finally:
+            self.beta = beta
+        return pearl, conditional
+
+    def predict_proba(self, X):
+        """Predict ``P_β(y | do(x_p), x_a)`` with the current ``beta``.
+
+        Parameters
+        ----------
+        X : dict, ModalityDict, array-like or DataFrame
+            Samples with the modalities seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Class probabilities, columns in the order of ``classes_``.
+        """
+        return super().predict_proba(X)

@@ -16,7 +16,7 @@ at confounding 0.0, next to the analytic accuracy ceilings.
 
 Usage::
 
-    python benchmarks/bench_imbalance.py            # full run (~10 min on 2 cores)
+    python benchmarks/bench_imbalance.py            # full run (30 epochs, ~8 min on 2 cores)
     python benchmarks/bench_imbalance.py --quick    # smoke run (2 folds, 2 epochs)
 
 Results are printed and written to ``benchmarks/results/imbalance.json``.
@@ -171,7 +171,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 30, the estimators' default; 2 with --quick)")
     parser.add_argument("--folds", type=int, default=None, help="CV folds (default 5; 2 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1: the networks are small, and 2 threads on a busy 2-core machine stall)"
+    )
     parser.add_argument("--no-confounded", action="store_true", help="skip the confounded section")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -2,16 +2,24 @@
 
 from ._validation import ModalityDict, check_modalities
 from .adjustment import FrontDoorAdjustment, PositivityError, front_door_adjustment
+from .frontdoor import FrontDoorMultimodalClassifier
 from .fusion import LateFusionClassifier
+from .mla import MLAClassifier
+from .ogm import OGMGEClassifier
+from .pareto import MMParetoClassifier
 from .transformers import ModalityTransformer
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "FrontDoorAdjustment",
+    "FrontDoorMultimodalClassifier",
     "LateFusionClassifier",
+    "MLAClassifier",
+    "MMParetoClassifier",
     "ModalityDict",
     "ModalityTransformer",
+    "OGMGEClassifier",
     "PositivityError",
     "check_modalities",
     "front_door_adjustment",

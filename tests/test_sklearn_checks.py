@@ -2,11 +2,13 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcausalmm import LateFusionClassifier
-from skcausalmm.frontdoor import FrontDoorMultimodalClassifier
-from skcausalmm.mla import MLAClassifier
-from skcausalmm.ogm import OGMGEClassifier
-from skcausalmm.pareto import MMParetoClassifier
+from skcausalmm import (
+    FrontDoorMultimodalClassifier,
+    LateFusionClassifier,
+    MLAClassifier,
+    MMParetoClassifier,
+    OGMGEClassifier,
+)
 
 # Every estimator of the package that takes a plain 2-D array, in a small
 # configuration that still learns the checks' toy problems.

@@ -5,12 +5,14 @@ import numbers
 from sklearn.utils._param_validation import Interval
 
 from ._base import MultimodalClassifierMixin
+from ._docstrings import fill_shared_docs
 from .modules.fusion import LateFusionNetwork
 from .modules.imbalance import MMParetoNet, MultitaskLoss
 
 __all__ = ["MMParetoClassifier"]
 
 
+@fill_shared_docs
 class MMParetoClassifier(MultimodalClassifierMixin):
     """Concat late fusion with unimodal heads, trained with MMPareto's gradient merging.
 
@@ -43,76 +45,17 @@ class MMParetoClassifier(MultimodalClassifierMixin):
     gamma : float, default=1.5
         Multiplier of the encoders' merged gradients (the official code's
         fixed 1.5).
-    modalities : dict of str to column selector, default=None
-        For 2-D array or DataFrame input: the columns of each modality
-        (slice, integer indices, boolean mask or column names). ``None``
-        treats such input as one tabular modality named ``"X"``; ignored for
-        dict input (which must then be None).
-    image_shapes : dict of str to tuple of int, default=None
-        For 2-D array or DataFrame input: per-sample shape to reshape a
-        modality's columns into, e.g. ``{"pix": (1, 16, 15)}``.
-    encoders : dict of str to str, torch.nn.Module or callable, default=None
-        Per-modality encoder: a kind (``"mlp"``, ``"cnn"``, ``"rnn"``), a
-        module mapping ``(n, *sample_shape)`` to ``(n, k)`` (deep-copied at
-        fit, its weights used as given), or a callable
-        ``f(sample_shape, out_features)`` returning one. Modalities not named
-        get the default for their shape.
-    hidden_size : int, default=64
-        Width and output size of the default encoders.
-    max_epochs : int, default=30
-        Training epochs (an upper bound with ``early_stopping``).
-    lr : float, default=1e-3
-        Learning rate.
-    batch_size : int, default=128
-        Mini-batch size.
-    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
-        Optimiser.
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimiser.
-    class_weight : dict, "balanced" or None, default=None
-        Class weights of the cross-entropy, as in scikit-learn.
-    early_stopping : bool, default=False
-        Hold out a stratified ``validation_fraction`` of the training data,
-        stop when the validation loss has not improved for
-        ``n_iter_no_change`` epochs and restore the best weights.
-    validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
-    n_iter_no_change : int, default=5
-        Patience of early stopping, in epochs.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Extra skorch callbacks (deep-copied at fit).
-    device : str, default="auto"
-        ``"auto"`` uses CUDA when available, else the CPU; or any torch
-        device string.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch order, the validation split (and
-        any noise the method draws); two CPU fits with the same integer give
-        identical predictions.
-    verbose : int, default=0
-        0 silent, 1 an epoch table, 2 also a progress bar.
+    %(shared_parameters)s
+
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    modality_names_ : list of str
-        Modalities seen in ``fit``, in order.
-    modality_shapes_ : dict of str to tuple
-        Per-sample shape of each modality.
-    n_features_in_ : int
-        Number of columns (only for array or DataFrame input).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names (only for DataFrame input with string column names).
-    net_ : skorch.NeuralNet
-        The trained skorch net; ``net_.module_`` is the torch network.
+    %(shared_attributes)s
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_acc``, ``fused_ce``, ``ce_<m>`` and,
         per modality m, ``cos_<m>`` (cosine between ``g_mm`` and ``g_u``) and
         ``weight_mm_<m>`` (``w1``), as epoch means. With early stopping also
         ``valid_*``.
-    n_epochs_ : int
-        Epochs actually run.
-    device_ : str
-        The device used.
+
     See Also
     --------
     LateFusionClassifier : Plain concat fusion.

@@ -455,6 +455,28 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseEstimator):
     def _configure_net(self, net):
         """Hook to pass method parameters to a net subclass after initialisation."""
 
+    def _map_batches(self, X, fn):
+        """Validate ``X`` and apply ``fn(module, batch)`` to fixed-size batches in eval mode.
+
+        ``fn`` returns a tensor or a dict of tensors with one row per sample;
+        the padding rows are cut off and the results moved to numpy. Returns
+        the list of per-batch results.
+        """
+        check_is_fitted(self, "net_")
+        data = self._check_X(X, reset=False)
+        module = self.net_.module_
+        module.eval()
+        out = []
+
+        def cut(t, n_valid):
+            return t[:n_valid].float().cpu().numpy()
+
+        with torch.no_grad():
+            for batch, n_valid in _padded_batches(data, self.device_):
+                res = fn(module, batch)
+                out.append({k: cut(v, n_valid) for k, v in res.items()} if isinstance(res, dict) else cut(res, n_valid))
+        return out
+
     def predict_proba(self, X):
         """Predict class probabilities.
 
@@ -468,15 +490,7 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Class probabilities, columns in the order of ``classes_``.
         """
-        check_is_fitted(self, "net_")
-        data = self._check_X(X, reset=False)
-        module = self.net_.module_
-        module.eval()
-        out = []
-        with torch.no_grad():
-            for batch, n_valid in _padded_batches(data, self.device_):
-                out.append(self._predict_batch(module, batch)[:n_valid].float().cpu().numpy())
-        proba = np.concatenate(out, axis=0).astype(np.float64)
+        proba = np.concatenate(self._map_batches(X, self._predict_batch)).astype(np.float64)
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
@@ -496,19 +510,14 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseEstimator):
         -------
         proba : dict of str to ndarray of shape (n_samples, n_classes)
         """
-        check_is_fitted(self, "net_")
-        data = self._check_X(X, reset=False)
-        module = self.net_.module_
-        module.eval()
-        parts = {}
-        with torch.no_grad():
-            for batch, n_valid in _padded_batches(data, self.device_):
-                logits = module(batch).get("modality_logits")
-                if logits is None:
-                    raise AttributeError(f"{type(self).__name__}'s network has no per-modality heads.")
-                for name, value in logits.items():
-                    parts.setdefault(name, []).append(torch.softmax(value[:n_valid], 1).cpu().numpy())
-        return {name: np.concatenate(chunks).astype(np.float64) for name, chunks in parts.items()}
+        def heads(module, batch):
+            logits = module(batch).get("modality_logits")
+            if logits is None:
+                raise AttributeError(f"{type(self).__name__}'s network has no per-modality heads.")
+            return {name: torch.softmax(value, 1) for name, value in logits.items()}
+
+        parts = self._map_batches(X, heads)
+        return {name: np.concatenate([p[name] for p in parts]).astype(np.float64) for name in parts[0]}
 
     def predict_log_proba(self, X):
         """Predict the logarithm of class probabilities.

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_frontdoor.py            # default: 5 seeds (about 25 min on 2 cores)
+    python benchmarks/bench_frontdoor.py            # default: 5 seeds (about 20 min on 2 cores)
     python benchmarks/bench_frontdoor.py --seeds 3  # fewer seeds
     python benchmarks/bench_frontdoor.py --quick    # smoke run (1 seed, few epochs, small n)
 
@@ -249,8 +249,8 @@ def main():
                    image_epochs=2, image_n_train=400, folds=2, warmup_epochs=1)
         seeds = [0]
     else:
-        cfg = dict(n_train=6000, n_test=2000, epochs=30, batch_size=256, dictionary_size=1000, real_epochs=40,
-                   image_epochs=20, image_n_train=4000, folds=5, warmup_epochs=3)
+        cfg = dict(n_train=8000, n_test=2000, epochs=40, batch_size=256, dictionary_size=1000, real_epochs=40,
+                   image_epochs=20, image_n_train=4000, folds=5, warmup_epochs=5)
         seeds = list(range(args.seeds))
     print("configuration:", json.dumps(cfg), "seeds:", seeds, flush=True)
     t_start = time.time()

@@ -53,9 +53,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     predominant : str, default="auto"
         Name of the predominant modality, or ``"auto"``: with several modalities a
         :class:`~skcausalmm.LateFusionClassifier` is first trained for ``warmup_epochs``
-        epochs and the modality whose (detached, linear) per-modality head is most accurate
-        on the training data is chosen (ties broken by the Shapley contribution when
-        :func:`skcausalmm.metrics.shapley_contributions` is available).
+        epochs and the modality with the largest Shapley contribution to its training
+        accuracy (absent modalities zeroed, :func:`skcausalmm.metrics.shapley_contributions`)
+        is chosen; where that function is not available, the modality whose detached linear
+        per-modality head is most accurate on the training data.
     approximation : {"exact", "nwgm"}, default="exact"
         Exact dictionary average of probabilities, or the normalised weighted geometric
         mean (softmax of averaged logits; cheaper memory, less accurate). Prediction time
@@ -68,17 +69,23 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         InfoNCE and attention temperature.
     contrastive_weight : float, default=1.0
         Weight of the InfoNCE loss between context and auxiliary projections.
-    adversary_weight : float, default=5.0
-        Scale of the reversed adversary gradient on the mediator (0 disables the adversary).
+    adversary_weight : float or "auto", default="auto"
+        Weight of the mediator's adversarial objective (0 disables the adversary).
+        ``"auto"``: 5 with ``"reversal"``, 30 with ``"confusion"`` (the values that worked on
+        the confounded benchmark; too small leaks the confounder into the mediator, too large
+        also removes the content).
     adversary_ramp : float, default=0.5
         Fraction of training over which the adversary weight grows linearly from 0.
     conditional_adversary : bool, default=True
         The adversary also gets the label, so the mediator is only penalised for what it
         says about the auxiliary input beyond the label.
-    adversary_objective : {"reversal", "confusion"}, default="reversal"
+    adversary_objective : {"auto", "reversal", "confusion"}, default="auto"
         How the mediator fights the adversary: gradient reversal (it maximises the
         adversary's MSE), or confusion (it makes the frozen adversary predict the batch
-        mean of the auxiliary input given the label; bounded, cannot diverge).
+        mean of the auxiliary input given the label; bounded, cannot diverge). ``"auto"``:
+        confusion when the predominant modality is an image or a sequence (with reversal a
+        CNN mediator diverged or, layer-normalised, leaked the confounder), reversal for
+        tables.
     dictionary_size : int, default=2000
         Number of dictionary entries (all training samples when there are fewer).
         Prediction cost is linear in it.
@@ -91,10 +98,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         projections (the InfoNCE critic).
     mediator_normalization : {"auto", "layer"} or None, default="auto"
         ``"layer"`` layer-normalises the mediator (bounded: stops a CNN encoder from
-        inflating ``m`` to defeat the adversary, which made training diverge); None uses
-        the encoder output. ``"auto"``: ``"layer"`` when the predominant modality is an
-        image (or sequence), None when it is a table.
-    warmup_epochs : int, default=3
+        inflating ``m`` to defeat a reversal adversary, which made training diverge); None
+        uses the encoder output. ``"auto"``: ``"layer"`` when the predominant modality is an
+        image or a sequence *and* the objective is reversal, else None.
+    warmup_epochs : int, default=5
         Epochs of the warm-up model used by ``predominant="auto"``.
     modalities : dict of str to column selector, default=None
         For 2-D array or DataFrame input: the columns of each modality. ``None`` treats such
@@ -155,6 +162,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         With ``predominant="auto"`` and several modalities: the Shapley contribution of each
         modality to the warm-up model's training accuracy, absent modalities zeroed
         (:func:`skcausalmm.metrics.shapley_contributions`); None otherwise.
+    adversary_objective_ : {"reversal", "confusion"}
+        The resolved ``adversary_objective``.
+    adversary_weight_ : float
+        The resolved ``adversary_weight``.
     mediator_normalization_ : {"layer"} or None
         The resolved ``mediator_normalization``.
     modality_names_ : list of str
@@ -213,10 +224,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         "projection_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "contrastive_weight": [Interval(numbers.Real, 0, None, closed="left")],
-        "adversary_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "adversary_weight": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "adversary_ramp": [Interval(numbers.Real, 0, 1, closed="both")],
         "conditional_adversary": ["boolean"],
-        "adversary_objective": [StrOptions({"reversal", "confusion"})],
+        "adversary_objective": [StrOptions({"auto", "reversal", "confusion"})],
         "dictionary_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "dictionary": [StrOptions({"sample", "kmeans"})],
         "attention": [StrOptions({"auxiliary", "context"})],
@@ -236,15 +247,15 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         projection_size=32,
         temperature=0.1,
         contrastive_weight=1.0,
-        adversary_weight=5.0,
+        adversary_weight="auto",
         adversary_ramp=0.5,
         conditional_adversary=True,
-        adversary_objective="reversal",
+        adversary_objective="auto",
         dictionary_size=2000,
         dictionary="sample",
         attention="auxiliary",
         mediator_normalization="auto",
-        warmup_epochs=3,
+        warmup_epochs=5,
         modalities=None,
         image_shapes=None,
         encoders=None,
@@ -320,9 +331,18 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             )
         self.predominant_modality_ = predominant
         self.auxiliary_modalities_ = [name for name in names if name != predominant]
+        image = data[predominant].ndim > 2
+        objective = self.adversary_objective
+        if objective == "auto":
+            objective = "confusion" if image else "reversal"
+        weight = self.adversary_weight
+        if weight == "auto":
+            weight = 30.0 if objective == "confusion" else 5.0
         normalization = self.mediator_normalization
         if normalization == "auto":
-            normalization = "layer" if data[predominant].ndim > 2 else None
+            normalization = "layer" if image and objective == "reversal" else None
+        self.adversary_objective_ = objective
+        self.adversary_weight_ = float(weight)
         self.mediator_normalization_ = normalization
         return super()._fit(X, y)
 
@@ -352,8 +372,11 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             self.modality_shapley_ = {
                 name: float(value) for name, value in shapley_contributions(warm, data, y).items()
             }
-        shapley = self.modality_shapley_ or {}
-        return max(data, key=lambda name: (self.modality_contributions_[name], shapley.get(name, 0.0)))
+        if self.modality_shapley_ is not None:
+            # the contribution to the fused model: head accuracies after a short warm-up
+            # favour modalities whose encoders learn fast (small tables over CNNs)
+            return max(data, key=lambda name: (self.modality_shapley_[name], self.modality_contributions_[name]))
+        return max(data, key=self.modality_contributions_.get)
 
     def _build_network(self, shapes, n_classes):
         specs = self.encoders or {}
@@ -382,10 +405,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             projection_size=self.projection_size,
             hidden_size=self.hidden_size,
             temperature=self.temperature,
-            adversary_weight=self.adversary_weight,
+            adversary_weight=self.adversary_weight_,
             adversary_ramp=self.adversary_ramp,
             conditional_adversary=self.conditional_adversary,
-            adversary_objective=self.adversary_objective,
+            adversary_objective=self.adversary_objective_,
             dictionary_size=self.dictionary_size,
             dictionary=self.dictionary,
             attention=self.attention,

@@ -64,14 +64,17 @@ def test_fits_image_and_table(image_table, container):
     clf = _tiny(predominant="image", max_epochs=2).fit(container(X), y)
     assert clf.predominant_modality_ == "image"
     assert clf.auxiliary_modalities_ == ["tabular"]
-    assert clf.mediator_normalization_ == "layer"
+    assert clf.adversary_objective_ == "confusion" and clf.adversary_weight_ == 30.0
+    assert clf.mediator_normalization_ is None
+    reversal = _tiny(predominant="image", max_epochs=1, adversary_objective="reversal").fit(X, y)
+    assert reversal.mediator_normalization_ == "layer" and reversal.adversary_weight_ == 5.0
     assert isinstance(clf.net_.module_, FrontDoorNetwork)
     proba = clf.predict_proba(container(X))
     assert proba.shape == (len(y), 3)
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
     assert set(clf.predict(X)) <= set(y)
     assert set(clf.modality_contributions_) == {"image", "tabular"}
-    assert {"ce", "nce", "adv", "diag"} <= set(clf.history_[-1])
+    assert {"ce", "nce", "adv", "diag", "conf"} <= set(clf.history_[-1])
 
 
 def test_table_input_with_modalities_selector(table_data):
@@ -81,7 +84,7 @@ def test_table_input_with_modalities_selector(table_data):
     clf = _tiny(predominant="p", modalities={"p": slice(0, d), "a": slice(d, None)}, max_epochs=1)
     clf.fit(table, y)
     assert clf.auxiliary_modalities_ == ["a"] and clf.n_features_in_ == table.shape[1]
-    assert clf.mediator_normalization_ is None
+    assert clf.mediator_normalization_ is None and clf.adversary_objective_ == "reversal"
     assert clf.predict(table).shape == y.shape
 
 

@@ -99,15 +99,36 @@ SHARED_DEFAULTS = {
 }
 
 
-def fill_shared_docs(cls):
-    """Class decorator: substitute the shared parameter and attribute docs."""
-    doc = cls.__doc__ or ""
-    for marker, text in (
-        ("    %(shared_parameters)s", SHARED_PARAMETERS),
-        ("    %(shared_attributes)s", SHARED_ATTRIBUTES),
-    ):
-        if marker not in doc:
-            raise ValueError(f"{cls.__name__}'s docstring lacks the marker {marker.strip()!r}.")
-        doc = doc.replace(marker, text)
-    cls.__doc__ = doc
-    return cls
+def fill_shared_docs(cls=None, **defaults):
+    """Class decorator: substitute the shared parameter and attribute docs.
+
+    Use it bare (``@fill_shared_docs``) when the class keeps the shared
+    defaults, or with the defaults it changes
+    (``@fill_shared_docs(max_epochs=40)``): the documented default is then
+    rewritten and the class records them in ``_shared_default_overrides``.
+    """
+    unknown = set(defaults) - set(SHARED_DEFAULTS)
+    if unknown:
+        raise ValueError(f"Not shared parameters: {sorted(unknown)}.")
+
+    def decorate(klass):
+        params = SHARED_PARAMETERS
+        for name, value in defaults.items():
+            head = f"\n    {name} : "
+            start = params.index(head) + 1
+            end = params.index("\n", start)
+            line = params[start:end]
+            params = params[:start] + line[: line.rindex("default=")] + f"default={value!r}" + params[end:]
+        doc = klass.__doc__ or ""
+        for marker, text in (
+            ("    %(shared_parameters)s", params),
+            ("    %(shared_attributes)s", SHARED_ATTRIBUTES),
+        ):
+            if marker not in doc:
+                raise ValueError(f"{klass.__name__}'s docstring lacks the marker {marker.strip()!r}.")
+            doc = doc.replace(marker, text)
+        klass.__doc__ = doc
+        klass._shared_default_overrides = dict(defaults)
+        return klass
+
+    return decorate(cls) if cls is not None else decorate

@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import MultimodalClassifierMixin
+from ._docstrings import fill_shared_docs
 from .encoders import make_encoder, output_size
 from .fusion import LateFusionClassifier
 from .modules.frontdoor import FrontDoorLoss, FrontDoorNetwork
@@ -19,6 +20,7 @@ from .modules.frontdoor import FrontDoorLoss, FrontDoorNetwork
 __all__ = ["FrontDoorMultimodalClassifier"]
 
 
+@fill_shared_docs(max_epochs=40, batch_size=256)
 class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     r"""Multimodal classifier with a β-generalised front-door adjustment of the predominant modality.
 
@@ -61,8 +63,12 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         Exact dictionary average of probabilities, or the normalised weighted geometric
         mean (softmax of averaged logits; cheaper memory, less accurate). Prediction time
         only.
-    mediator_size, context_size, auxiliary_size : int, default=32
-        Sizes of the mediator ``m``, the context ``r`` and the auxiliary features ``z_a``.
+    mediator_size : int, default=32
+        Size of the mediator ``m``.
+    context_size : int, default=32
+        Size of the context ``r``.
+    auxiliary_size : int, default=32
+        Size of the (fused) auxiliary features ``z_a``.
     projection_size : int, default=32
         Size of the InfoNCE projections.
     temperature : float, default=0.1
@@ -103,52 +109,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         image or a sequence *and* the objective is reversal, else None.
     warmup_epochs : int, default=5
         Epochs of the warm-up model used by ``predominant="auto"``.
-    modalities : dict of str to column selector, default=None
-        For 2-D array or DataFrame input: the columns of each modality. ``None`` treats such
-        input as one tabular modality named ``"X"``.
-    image_shapes : dict of str to tuple of int, default=None
-        For 2-D array or DataFrame input: per-sample shape of an image modality.
-    encoders : dict of str to str, torch.nn.Module or callable, default=None
-        Per-modality encoder kind (``"mlp"``, ``"cnn"``, ``"rnn"``), module or callable
-        ``f(sample_shape, out_features)``; the predominant modality's mediator and context
-        paths each get their own copy. A module whose output size differs from the path's
-        size gets a linear layer appended.
-    hidden_size : int, default=64
-        Width of the encoders, the head, the projections and the adversary.
-    max_epochs : int, default=40
-        Training epochs.
-    lr : float, default=1e-3
-        Learning rate.
-    batch_size : int, default=256
-        Mini-batch size (also the number of InfoNCE negatives).
-    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
-        Optimiser.
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimiser.
-    class_weight : dict, "balanced" or None, default=None
-        Class weights of the main cross-entropy.
-    early_stopping : bool, default=False
-        Stop on the validation loss of a held-out split (see
-        :class:`~skcausalmm.LateFusionClassifier`). The loss includes the adversary and
-        InfoNCE terms.
-    validation_fraction : float, default=0.1
-        Share held out for early stopping.
-    n_iter_no_change : int, default=5
-        Patience of early stopping.
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks.
-    device : str, default="auto"
-        ``"auto"`` uses CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the warm-up, weight initialisation, batch order and the dictionary sample;
-        two CPU fits with the same integer give identical predictions.
-    verbose : int, default=0
-        0 silent, 1 an epoch table, 2 also a progress bar.
+    %(shared_parameters)s
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
     predominant_modality_ : str
         The predominant modality.
     auxiliary_modalities_ : list of str
@@ -168,24 +132,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         The resolved ``adversary_weight``.
     mediator_normalization_ : {"layer"} or None
         The resolved ``mediator_normalization``.
-    modality_names_ : list of str
-        Modalities seen in ``fit``.
-    modality_shapes_ : dict of str to tuple
-        Per-sample shape of each modality.
-    n_features_in_ : int
-        Number of columns (only for array or DataFrame input).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names (only for DataFrame input with string column names).
-    net_ : skorch.NeuralNet
-        The trained skorch net; ``net_.module_`` is the
-        :class:`~skcausalmm.modules.frontdoor.FrontDoorNetwork`.
+    %(shared_attributes)s
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_acc`` and the loss terms ``ce``, ``nce``,
-        ``adv``, ``diag``.
-    n_epochs_ : int
-        Epochs actually run.
-    device_ : str
-        The device used.
+        ``adv``, ``diag`` (and ``conf`` with the confusion objective).
 
     See Also
     --------

@@ -285,7 +285,7 @@ def test_mechanism_small():
 def test_mechanism_confounded_table():
     """On the confounded benchmark β = 0 is robust where late fusion is not (ceilings .670 / .411).
 
-    Measured (2 min on 2 CPU cores): late fusion 0.474 out of distribution; β = 0 0.681 / 0.542,
+    Measured: late fusion 0.474 out of distribution; β = 0 0.681 / 0.542,
     β = 1 0.543 / 0.379 (in / out). With 3,000 samples the mediator still leaks some of the
     confounder (β = 1 in distribution above 0.475); with 8,000 it does not (see the benchmark).
     """

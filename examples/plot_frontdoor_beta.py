@@ -15,17 +15,14 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skcausalmm import ModalityDict, ModalityTransformer
+from skcausalmm import FrontDoorMultimodalClassifier, ModalityDict, ModalityTransformer
 from skcausalmm.datasets import load_multiple_features
-from skcausalmm.frontdoor import FrontDoorMultimodalClassifier
 
 SMOKE = os.environ.get("SKCAUSALMM_SMOKE") == "1"
-torch.set_num_threads(1)
 
 views, y = load_multiple_features(views=["pix", "fou"], return_X_y=True)
 X = ModalityDict({"image": views["pix"], "tabular": views["fou"]})

@@ -411,15 +411,17 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         conditional : ndarray of shape (n_samples, n_classes)
             ``P_0(y | do(x), a)``, the prediction at β = 0.
         """
-        beta = self.beta
-        try:
-            self.beta = 1.0
-            pearl = self.predict_proba(X)
-            self.beta = 0.0
-            conditional = self.predict_proba(X)
-        finally:
-            self.beta = beta
-        return pearl, conditional
+        self._validate_prediction_params()
+
+        def terms(module, batch):
+            return {
+                str(beta): module.predict_proba(batch, beta=beta, approximation=self.approximation)
+                for beta in (1.0, 0.0)
+            }
+
+        parts = self._map_batches(X, terms)
+        pearl, conditional = (np.concatenate([p[k] for p in parts]).astype(np.float64) for k in ("1.0", "0.0"))
+        return pearl / pearl.sum(1, keepdims=True), conditional / conditional.sum(1, keepdims=True)
 
     def predict_proba(self, X):
         """Predict ``P_β(y | do(x_p), x_a)`` with the current ``beta``.

@@ -286,17 +286,34 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseEstimator):
         return {}
 
     # --------------------------------------------------------------- helpers
-    def _make_encoders(self, shapes):
-        """Build one encoder per modality (``hidden_size`` outputs) and their sizes."""
+    def _encoder_factory(self, shapes):
+        """Return ``make(name, out_features)`` building the encoder of one modality.
+
+        It honours ``encoders`` (a kind, a module or a callable per modality)
+        and otherwise picks by shape; a user module whose output size differs
+        from ``out_features`` gets a linear projection appended.
+        """
         specs = self.encoders or {}
         unknown = set(specs) - set(shapes)
         if unknown:
             raise ValueError(f"`encoders` names unknown modalities {sorted(unknown)}; the data has {sorted(shapes)}.")
+
+        def make(name, out_features, project=True):
+            encoder = make_encoder(shapes[name], out_features, self.hidden_size, kind=specs.get(name))
+            size = output_size(encoder, shapes[name])
+            if project and size != out_features:
+                encoder = nn.Sequential(encoder, nn.Linear(size, out_features))
+            return encoder
+
+        return make
+
+    def _make_encoders(self, shapes):
+        """Build one encoder per modality (``hidden_size`` outputs, or a user module's own) and their sizes."""
+        make = self._encoder_factory(shapes)
         encoders, dims = nn.ModuleDict(), {}
         for name, shape in shapes.items():
-            enc = make_encoder(shape, self.hidden_size, self.hidden_size, kind=specs.get(name))
-            encoders[name] = enc
-            dims[name] = output_size(enc, shape)
+            encoders[name] = make(name, self.hidden_size, project=False)
+            dims[name] = output_size(encoders[name], shape)
         return encoders, dims
 
     def _check_X(self, X, reset):

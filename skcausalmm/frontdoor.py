@@ -9,11 +9,9 @@ import numbers
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
-from torch import nn
 
 from ._base import MultimodalClassifierMixin
 from ._docstrings import fill_shared_docs
-from .encoders import make_encoder, output_size
 from .fusion import LateFusionClassifier
 from .modules.frontdoor import FrontDoorLoss, FrontDoorNetwork
 
@@ -329,20 +327,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         return max(data, key=self.modality_contributions_.get)
 
     def _build_network(self, shapes, n_classes):
-        specs = self.encoders or {}
-        unknown = set(specs) - set(shapes)
-        if unknown:
-            raise ValueError(
-                f"`encoders` names unknown modalities {sorted(unknown)}; the data has {sorted(shapes)}."
-            )
-
-        def encoder_factory(name, out_features):
-            encoder = make_encoder(shapes[name], out_features, self.hidden_size, kind=specs.get(name))
-            size = output_size(encoder, shapes[name])
-            if size != out_features:
-                encoder = nn.Sequential(encoder, nn.Linear(size, out_features))
-            return encoder
-
+        encoder_factory = self._encoder_factory(shapes)
         return FrontDoorNetwork(
             encoder_factory,
             self.predominant_modality_,

@@ -250,7 +250,7 @@ def main():
         seeds = [0]
     else:
         cfg = dict(n_train=8000, n_test=2000, epochs=40, batch_size=256, dictionary_size=1000, real_epochs=40,
-                   image_epochs=20, image_n_train=4000, folds=5, warmup_epochs=5)
+                   image_epochs=30, image_n_train=4000, folds=5, warmup_epochs=5)
         seeds = list(range(args.seeds))
     print("configuration:", json.dumps(cfg), "seeds:", seeds, flush=True)
     t_start = time.time()

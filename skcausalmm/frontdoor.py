@@ -75,7 +75,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         Weight of the InfoNCE loss between context and auxiliary projections.
     adversary_weight : float or "auto", default="auto"
         Weight of the mediator's adversarial objective (0 disables the adversary).
-        ``"auto"``: 5 with ``"reversal"``, 30 with ``"confusion"`` (the values that worked on
+        ``"auto"``: 5 with ``"reversal"``, 40 with ``"confusion"`` (the values that worked on
         the confounded benchmark; too small leaks the confounder into the mediator, too large
         also removes the content).
     adversary_ramp : float, default=0.5
@@ -285,7 +285,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             objective = "confusion" if image else "reversal"
         weight = self.adversary_weight
         if weight == "auto":
-            weight = 30.0 if objective == "confusion" else 5.0
+            weight = 40.0 if objective == "confusion" else 5.0
         normalization = self.mediator_normalization
         if normalization == "auto":
             normalization = "layer" if image and objective == "reversal" else None

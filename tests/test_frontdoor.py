@@ -64,7 +64,7 @@ def test_fits_image_and_table(image_table, container):
     clf = _tiny(predominant="image", max_epochs=2).fit(container(X), y)
     assert clf.predominant_modality_ == "image"
     assert clf.auxiliary_modalities_ == ["tabular"]
-    assert clf.adversary_objective_ == "confusion" and clf.adversary_weight_ == 30.0
+    assert clf.adversary_objective_ == "confusion" and clf.adversary_weight_ == 40.0
     assert clf.mediator_normalization_ is None
     reversal = _tiny(predominant="image", max_epochs=1, adversary_objective="reversal").fit(X, y)
     assert reversal.mediator_normalization_ == "layer" and reversal.adversary_weight_ == 5.0

@@ -25,6 +25,13 @@ SHARED_PARAMETERS = """\
         fit, its weights used as given), or a callable
         ``f(sample_shape, out_features)`` returning one. Modalities not named
         get the default for their shape.
+    standardize : bool, default=True
+        Standardise every modality inside the network with statistics
+        fitted on the training data's present rows: each column of a table,
+        each channel of an image (each feature of a sequence with an
+        ``"rnn"`` encoder). A fixed input layer, not trained; it makes raw
+        features of any scale safe. Set False only when the inputs are
+        already on a sensible scale and must reach the encoders unchanged.
     hidden_size : int, default=64
         Width and output size of the default encoders.
     max_epochs : int, default=30
@@ -70,8 +77,14 @@ SHARED_ATTRIBUTES = """\
         Number of columns (only for array or DataFrame input).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names (only for DataFrame input with string column names).
+    input_scaling_ : dict of str to (ndarray, ndarray) or None
+        ``(mean, scale)`` of each modality's input standardisation (None with
+        ``standardize=False``).
+    n_missing_ : dict of str to int
+        Training rows in which each modality was missing.
     net_ : skorch.NeuralNet
-        The trained skorch net; ``net_.module_`` is the torch network.
+        The trained skorch net; ``net_.module_`` is the torch network and
+        ``net_.standardizer_`` the fixed input layer.
     n_epochs_ : int
         Epochs actually run.
     device_ : str
@@ -82,6 +95,7 @@ SHARED_DEFAULTS = {
     "modalities": None,
     "image_shapes": None,
     "encoders": None,
+    "standardize": True,
     "hidden_size": 64,
     "max_epochs": 30,
     "lr": 1e-3,
@@ -99,20 +113,38 @@ SHARED_DEFAULTS = {
 }
 
 
-def fill_shared_docs(cls=None, **defaults):
+#: Shared entries a transformer (trained without labels) does not have.
+CLASSIFIER_ONLY = ("class_weight", "classes_")
+
+
+def _drop_entries(text, names):
+    """Remove the numpydoc entries ``names`` from a block of entries."""
+    lines, out, skipping = text.split("\n"), [], False
+    for line in lines:
+        if line.startswith("    ") and not line.startswith("     ") and " : " in line:
+            skipping = line.strip().split(" : ")[0] in names
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)
+
+
+def fill_shared_docs(cls=None, *, exclude=(), **defaults):
     """Class decorator: substitute the shared parameter and attribute docs.
 
     Use it bare (``@fill_shared_docs``) when the class keeps the shared
     defaults, or with the defaults it changes
     (``@fill_shared_docs(max_epochs=40)``): the documented default is then
     rewritten and the class records them in ``_shared_default_overrides``.
+    ``exclude`` names shared entries the class does not have (a transformer
+    passes :data:`CLASSIFIER_ONLY`); they are recorded in ``_shared_excluded``.
     """
     unknown = set(defaults) - set(SHARED_DEFAULTS)
     if unknown:
         raise ValueError(f"Not shared parameters: {sorted(unknown)}.")
 
     def decorate(klass):
-        params = SHARED_PARAMETERS
+        params = _drop_entries(SHARED_PARAMETERS, exclude)
+        attributes = _drop_entries(SHARED_ATTRIBUTES, exclude)
         for name, value in defaults.items():
             head = f"\n    {name} : "
             start = params.index(head) + 1
@@ -122,13 +154,14 @@ def fill_shared_docs(cls=None, **defaults):
         doc = klass.__doc__ or ""
         for marker, text in (
             ("    %(shared_parameters)s", params),
-            ("    %(shared_attributes)s", SHARED_ATTRIBUTES),
+            ("    %(shared_attributes)s", attributes),
         ):
             if marker not in doc:
                 raise ValueError(f"{klass.__name__}'s docstring lacks the marker {marker.strip()!r}.")
             doc = doc.replace(marker, text)
         klass.__doc__ = doc
         klass._shared_default_overrides = dict(defaults)
+        klass._shared_excluded = tuple(exclude)
         return klass
 
     return decorate(cls) if cls is not None else decorate

@@ -6,6 +6,12 @@ a :class:`ModalityDict`, a 2-D array or a pandas DataFrame with a column
 selector per modality) into a dict of C-contiguous ``float32`` arrays that
 share their first dimension, and raises a clear ``ValueError`` or
 ``TypeError`` that names the modality and the problem otherwise.
+
+Missing modalities: a sample's modality is *missing* when all its values are
+NaN. :func:`check_modalities` keeps such blocks when ``allow_missing=True``
+(a block that is only partly NaN is an error naming the modality and the
+rows); :func:`split_missing` turns them into an availability mask and
+zero-filled arrays.
 """
 
 from collections.abc import Mapping
@@ -15,10 +21,17 @@ import scipy.sparse as sp
 from skorch.helper import SliceDict
 from sklearn.utils.validation import validate_data
 
-__all__ = ["ModalityDict", "check_modalities"]
+__all__ = ["ModalityDict", "check_modalities", "split_missing"]
 
 #: Name of the single modality when a plain 2-D array is given without ``modalities``.
 DEFAULT_MODALITY = "X"
+
+#: Accepted forms of a ``modalities`` selector, for error messages.
+SELECTOR_FORMS = (
+    "a slice (slice(0, 240)), integer column indices ([0, 1, 2]), a boolean mask over the columns, "
+    "column names of a DataFrame (['a', 'b']), or a (selector, per-sample shape) pair such as "
+    "(slice(0, 240), (1, 16, 15)) for an image"
+)
 
 
 class ModalityDict(SliceDict):
@@ -101,8 +114,8 @@ def _to_numpy(name, value):
         ) from exc
 
 
-def _check_one(name, array):
-    """Check one modality array and return it as float32."""
+def _check_one(name, array, allow_missing=False):
+    """Check one modality array and return it as float32 (all-NaN rows kept if ``allow_missing``)."""
     if array.dtype.kind in "OUSV":
         try:
             array = array.astype(np.float64)
@@ -133,22 +146,108 @@ def _check_one(name, array):
         raise ValueError(f"Modality {name!r} has an empty feature axis: shape {array.shape}.")
     array = np.ascontiguousarray(array, dtype=np.float32)
     if not np.isfinite(array).all():
-        if np.isnan(array).any():
+        flat = array.reshape(array.shape[0], -1)
+        if np.isinf(flat).any():
+            rows = np.flatnonzero(np.isinf(flat).any(axis=1))
             raise ValueError(
-                f"Modality {name!r} contains NaN. This estimator does not handle "
-                "missing values or missing modalities; impute or drop those samples."
+                f"Modality {name!r} contains infinity or a value too large for float32 "
+                f"(rows {_rows(rows)})."
             )
-        raise ValueError(
-            f"Modality {name!r} contains infinity or a value too large for float32."
-        )
+        nan = np.isnan(flat)
+        partial = np.flatnonzero(nan.any(axis=1) & ~nan.all(axis=1))
+        if partial.size:
+            raise ValueError(
+                f"Modality {name!r} contains NaN in only part of its values in rows {_rows(partial)}. "
+                "A missing modality is marked by setting all of its values in a row to NaN; impute "
+                "missing values inside a block first."
+            )
+        if not allow_missing:
+            raise ValueError(
+                f"Modality {name!r} contains NaN: it is missing (all NaN) in {int(nan.all(axis=1).sum())} "
+                f"of {array.shape[0]} rows, and this estimator does not handle missing modalities; "
+                "use LateFusionClassifier, impute, or drop those rows."
+            )
     return array
+
+
+def _rows(rows, limit=5):
+    """Format row indices for an error message."""
+    shown = ", ".join(str(int(r)) for r in rows[:limit])
+    return f"{shown}, ... ({rows.size} rows)" if rows.size > limit else shown
+
+
+def split_missing(data, names=None):
+    """Availability mask and zero-filled copies of modalities whose missing rows are all-NaN.
+
+    Parameters
+    ----------
+    data : dict of str to ndarray
+        Validated modalities (see :func:`check_modalities` with
+        ``allow_missing=True``).
+    names : list of str, default=None
+        Column order of the mask (the keys of ``data`` when None).
+
+    Returns
+    -------
+    filled : dict of str to ndarray
+        The modalities with missing rows set to zero (arrays without missing
+        rows are returned as they are, not copied).
+    availability : ndarray of shape (n_samples, n_modalities) of bool
+        True where the modality is present.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcausalmm._validation import split_missing
+    >>> filled, mask = split_missing({"a": np.array([[1.0, 2.0], [np.nan, np.nan]], dtype=np.float32)})
+    >>> mask.ravel().tolist(), filled["a"][1].tolist()
+    ([True, False], [0.0, 0.0])
+    """
+    names = list(data) if names is None else list(names)
+    n = next(iter(data.values())).shape[0]
+    availability = np.ones((n, len(names)), dtype=bool)
+    filled = {}
+    for j, name in enumerate(names):
+        array = data[name]
+        first = array.reshape(n, -1)[:, 0]
+        missing = np.isnan(first)
+        if missing.any():
+            array = array.copy()
+            array[missing] = 0.0
+            availability[:, j] = ~missing
+        filled[name] = array
+    return filled, availability
+
+
+def _split_selector(name, selector):
+    """Return ``(selector, shape or None)``: a ``(selector, shape)`` pair is a shorthand for ``image_shapes``."""
+    if (
+        isinstance(selector, tuple)
+        and len(selector) == 2
+        and isinstance(selector[1], (tuple, list))
+        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in selector[1])
+        and not isinstance(selector[0], (int, np.integer))
+    ):
+        return selector[0], tuple(int(s) for s in selector[1])
+    return selector, None
 
 
 def _resolve_selector(name, selector, columns, n_columns):
     """Turn a column selector into an integer index array."""
     if isinstance(selector, slice):
         return np.arange(n_columns)[selector]
-    sel = np.asarray(selector)
+    try:
+        sel = np.asarray(selector)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The column selector of modality {name!r} ({selector!r}) is not one of the accepted forms: "
+            f"{SELECTOR_FORMS}."
+        ) from exc
+    if sel.ndim > 1 or sel.dtype.kind not in "biuUSO":
+        raise ValueError(
+            f"The column selector of modality {name!r} ({selector!r}) is not one of the accepted forms: "
+            f"{SELECTOR_FORMS}."
+        )
     if sel.ndim == 0:
         sel = sel.reshape(1)
     if sel.dtype.kind == "b":
@@ -191,12 +290,21 @@ def _split_table(estimator, X, modalities, image_shapes, reset):
             f"column selectors, got {modalities!r}."
         )
     out = {}
+    shapes = {}
     for name, selector in modalities.items():
+        selector, shape = _split_selector(name, selector)
+        if shape is not None:
+            if image_shapes and name in image_shapes:
+                raise ValueError(
+                    f"Modality {name!r} has a shape both in its (selector, shape) pair and in `image_shapes`; "
+                    "give it once."
+                )
+            shapes[name] = shape
         index = _resolve_selector(name, selector, columns, table.shape[1])
         if index.size == 0:
             raise ValueError(f"The column selector of modality {name!r} selects no column.")
         out[name] = table[:, index]
-    for name, shape in (image_shapes or {}).items():
+    for name, shape in {**(image_shapes or {}), **shapes}.items():
         if name not in out:
             raise ValueError(
                 f"`image_shapes` names {name!r}, which is not one of the modalities "
@@ -212,7 +320,7 @@ def _split_table(estimator, X, modalities, image_shapes, reset):
     return out
 
 
-def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, reset=True):
+def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, reset=True, allow_missing=False):
     """Validate multimodal input and return a dict of float32 arrays.
 
     Parameters
@@ -234,6 +342,9 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
     reset : bool, default=True
         Whether this is a call from ``fit`` (True) or from a prediction
         method (False, the modalities must match those seen in ``fit``).
+    allow_missing : bool, default=False
+        Keep rows in which a modality is all NaN (a missing modality); when
+        False they are an error. A partly-NaN block is always an error.
 
     Returns
     -------
@@ -253,12 +364,14 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
         for name, value in X.items():
             if not isinstance(name, str):
                 raise TypeError(f"Modality names must be strings, got {name!r}.")
-            data[name] = _check_one(name, _to_numpy(name, value))
+            if name.startswith("__"):
+                raise ValueError(f"Modality names may not start with '__' (reserved), got {name!r}.")
+            data[name] = _check_one(name, _to_numpy(name, value), allow_missing)
     elif sp.issparse(X) or hasattr(X, "ndim") or isinstance(X, (list, tuple)) or hasattr(X, "__array__"):
         if estimator is None:
             raise TypeError("Table input needs the estimator to validate against.")
         data = {
-            name: _check_one(name, array)
+            name: _check_one(name, array, allow_missing)
             for name, array in _split_table(
                 estimator, X, modalities, image_shapes, reset
             ).items()
@@ -277,6 +390,17 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
         )
     if not reset and estimator is not None and hasattr(estimator, "modality_shapes_"):
         _check_against_fit(data, estimator.modality_shapes_)
+    if allow_missing and len(data) > 0:
+        n = next(iter(data.values())).shape[0]
+        absent = np.ones(n, dtype=bool)
+        for array in data.values():
+            absent &= np.isnan(array.reshape(n, -1)[:, 0])
+        if absent.any():
+            rows = np.flatnonzero(absent)
+            raise ValueError(
+                f"Every modality is missing (all NaN) in rows {_rows(rows)}; a sample needs at least one "
+                "present modality. Drop those rows."
+            )
     return data
 
 

@@ -8,11 +8,13 @@ of the predominant modality (by name or by a short warm-up) and the prediction-t
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from ._compat import Interval, StrOptions
 
 from ._base import MultimodalClassifierMixin
 from ._docstrings import fill_shared_docs
+from ._training import iter_batches
 from .fusion import LateFusionClassifier
+from .metrics import shapley_contributions
 from .modules.frontdoor import FrontDoorLoss, FrontDoorNetwork
 
 __all__ = ["FrontDoorMultimodalClassifier"]
@@ -54,9 +56,9 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         Name of the predominant modality, or ``"auto"``: with several modalities a
         :class:`~skcausalmm.LateFusionClassifier` is first trained for ``warmup_epochs``
         epochs and the modality with the largest Shapley contribution to its training
-        accuracy (absent modalities zeroed, :func:`skcausalmm.metrics.shapley_contributions`)
-        is chosen; where that function is not available, the modality whose detached linear
-        per-modality head is most accurate on the training data.
+        accuracy (absent modalities at their training mean, i.e. zero after standardisation;
+        :func:`skcausalmm.metrics.shapley_contributions`) is chosen, ties broken by the
+        accuracy of the detached linear per-modality heads.
     approximation : {"exact", "nwgm"}, default="exact"
         Exact dictionary average of probabilities, or the normalised weighted geometric
         mean (softmax of averaged logits; cheaper memory, less accurate). Prediction time
@@ -207,6 +209,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         modalities=None,
         image_shapes=None,
         encoders=None,
+        standardize=True,
         hidden_size=64,
         max_epochs=40,
         lr=1e-3,
@@ -243,6 +246,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.modalities = modalities
         self.image_shapes = image_shapes
         self.encoders = encoders
+        self.standardize = standardize
         self.hidden_size = hidden_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -258,18 +262,16 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.random_state = random_state
         self.verbose = verbose
 
+    _module_class = FrontDoorNetwork
+    _criterion_class = FrontDoorLoss
+
     # ------------------------------------------------------------------ fit
-    def _fit(self, X, y):
-        data = self._check_X(X, reset=True)
+    def _prepare(self, data, y):
+        """Choose the predominant modality and resolve the adversary settings."""
         names = list(data)
-        n = next(iter(data.values())).shape[0]
-        classes, y_enc = self._encode_y(y, n)
         self.modality_shapley_ = None
         if self.predominant == "auto":
-            if len(names) == 1:
-                predominant = names[0]
-            else:
-                predominant = self._warm_up(data, classes[y_enc])
+            predominant = names[0] if len(names) == 1 else self._warm_up(data, self.classes_[y])
         elif self.predominant in names:
             predominant = self.predominant
         else:
@@ -292,12 +294,12 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.adversary_objective_ = objective
         self.adversary_weight_ = float(weight)
         self.mediator_normalization_ = normalization
-        return super()._fit(X, y)
 
     def _warm_up(self, data, y):
-        """Fit a short late-fusion model; return the modality with the best head accuracy."""
+        """Fit a short late-fusion model; return the modality with the largest Shapley contribution."""
         warm = LateFusionClassifier(
             encoders=self.encoders,
+            standardize=self.standardize,
             hidden_size=self.hidden_size,
             max_epochs=self.warmup_epochs,
             lr=self.lr,
@@ -312,71 +314,59 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.modality_contributions_ = {
             name: float(np.mean(warm.classes_[p.argmax(axis=1)] == y)) for name, p in proba.items()
         }
-        try:
-            from .metrics import shapley_contributions
-        except ImportError:  # pragma: no cover - metrics is optional
-            shapley_contributions = None
-        if shapley_contributions is not None:
-            self.modality_shapley_ = {
-                name: float(value) for name, value in shapley_contributions(warm, data, y).items()
-            }
-        if self.modality_shapley_ is not None:
-            # the contribution to the fused model: head accuracies after a short warm-up
-            # favour modalities whose encoders learn fast (small tables over CNNs)
-            return max(data, key=lambda name: (self.modality_shapley_[name], self.modality_contributions_[name]))
-        return max(data, key=self.modality_contributions_.get)
+        self.modality_shapley_ = {
+            name: float(value) for name, value in shapley_contributions(warm, data, y).items()
+        }
+        # the contribution to the fused model: head accuracies after a short warm-up
+        # favour modalities whose encoders learn fast (small tables over CNNs)
+        return max(data, key=lambda name: (self.modality_shapley_[name], self.modality_contributions_[name]))
 
-    def _build_network(self, shapes, n_classes):
-        encoder_factory = self._encoder_factory(shapes)
-        return FrontDoorNetwork(
-            encoder_factory,
-            self.predominant_modality_,
-            self.auxiliary_modalities_,
-            n_classes,
-            sample_shapes={name: shapes[name] for name in self.auxiliary_modalities_},
-            mediator_size=self.mediator_size,
-            context_size=self.context_size,
-            auxiliary_size=self.auxiliary_size,
-            projection_size=self.projection_size,
-            hidden_size=self.hidden_size,
-            temperature=self.temperature,
-            adversary_weight=self.adversary_weight_,
-            adversary_ramp=self.adversary_ramp,
-            conditional_adversary=self.conditional_adversary,
-            adversary_objective=self.adversary_objective_,
-            dictionary_size=self.dictionary_size,
-            dictionary=self.dictionary,
-            attention=self.attention,
-            mediator_normalization=self.mediator_normalization_,
-        )
+    def _module_params(self, shapes, n_classes):
+        return {
+            "encoder_factory": self._encoder_factory(shapes),
+            "predominant": self.predominant_modality_,
+            "auxiliary": self.auxiliary_modalities_,
+            "n_classes": n_classes,
+            "sample_shapes": {name: shapes[name] for name in self.auxiliary_modalities_},
+            "mediator_size": self.mediator_size,
+            "context_size": self.context_size,
+            "auxiliary_size": self.auxiliary_size,
+            "projection_size": self.projection_size,
+            "hidden_size": self.hidden_size,
+            "temperature": self.temperature,
+            "adversary_weight": self.adversary_weight_,
+            "adversary_ramp": self.adversary_ramp,
+            "conditional_adversary": self.conditional_adversary,
+            "adversary_objective": self.adversary_objective_,
+            "dictionary_size": self.dictionary_size,
+            "dictionary": self.dictionary,
+            "attention": self.attention,
+            "mediator_normalization": self.mediator_normalization_,
+        }
 
-    def _build_loss(self, class_weight):
-        return FrontDoorLoss(class_weight=class_weight, contrastive_weight=self.contrastive_weight)
+    def _criterion_params(self, class_weight):
+        return {"class_weight": class_weight, "contrastive_weight": self.contrastive_weight}
 
     def _after_fit(self, X, y, generator):
         super()._after_fit(X, y, generator)  # builds the dictionary
         if self.predominant == "auto" and self.auxiliary_modalities_:
             return  # contributions measured by the warm-up
         module = self.net_.module_
-        correct, n = {}, len(y)
-        for start in range(0, n, 1024):
-            batch = {k: v[start : start + 1024] for k, v in X.items()}
+        correct = {}
+        for batch, _ in iter_batches({**X, "__y__": y}, 1024):
+            yb = batch.pop("__y__")
             for name, logits in module(batch)["modality_logits"].items():
-                hits = int((logits.argmax(1) == y[start : start + 1024]).sum())
-                correct[name] = correct.get(name, 0) + hits
-        self.modality_contributions_ = {name: hits / n for name, hits in correct.items()}
+                correct[name] = correct.get(name, 0) + int((logits.argmax(1) == yb).sum())
+        self.modality_contributions_ = {name: hits / len(y) for name, hits in correct.items()}
 
     # ------------------------------------------------------------- predict
-    def _predict_kwargs(self):
-        self._validate_prediction_params()
-        return {"beta": float(self.beta), "approximation": self.approximation}
-
-    def _validate_prediction_params(self):
+    def _predict_params(self):
         beta = self.beta
         if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= float(beta) <= 1.0:
             raise ValueError(f"beta must be a real number in [0, 1], got {beta!r}.")
         if self.approximation not in ("exact", "nwgm"):
             raise ValueError(f"approximation must be 'exact' or 'nwgm', got {self.approximation!r}.")
+        return {"beta": float(beta), "approximation": self.approximation}
 
     def front_door_terms(self, X):
         """Both β endpoints: Pearl's front door and the auxiliary-conditional one.
@@ -396,12 +386,11 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         conditional : ndarray of shape (n_samples, n_classes)
             ``P_0(y | do(x), a)``, the prediction at β = 0.
         """
-        self._validate_prediction_params()
+        approximation = self._predict_params()["approximation"]
 
-        def terms(module, batch):
+        def terms(module, batch, availability):
             return {
-                str(beta): module.predict_proba(batch, beta=beta, approximation=self.approximation)
-                for beta in (1.0, 0.0)
+                str(beta): module.predict_proba(batch, beta=beta, approximation=approximation) for beta in (1.0, 0.0)
             }
 
         parts = self._map_batches(X, terms)

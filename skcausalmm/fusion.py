@@ -2,7 +2,7 @@
 
 import numbers
 
-from sklearn.utils._param_validation import Interval
+from ._compat import Interval
 
 from ._base import MultimodalClassifierMixin
 from ._docstrings import fill_shared_docs
@@ -63,6 +63,7 @@ class LateFusionClassifier(MultimodalClassifierMixin):
         modalities=None,
         image_shapes=None,
         encoders=None,
+        standardize=True,
         hidden_size=64,
         max_epochs=30,
         lr=1e-3,
@@ -82,6 +83,7 @@ class LateFusionClassifier(MultimodalClassifierMixin):
         self.modalities = modalities
         self.image_shapes = image_shapes
         self.encoders = encoders
+        self.standardize = standardize
         self.hidden_size = hidden_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -97,9 +99,17 @@ class LateFusionClassifier(MultimodalClassifierMixin):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _build_network(self, shapes, n_classes):
-        encoders, dims = self._make_encoders(shapes)
-        return LateFusionNetwork(encoders, dims, n_classes, detach_modality_heads=self.auxiliary_weight == 0)
+    _module_class = LateFusionNetwork
+    _criterion_class = FusionLoss
+    _supports_missing = True
 
-    def _build_loss(self, class_weight):
-        return FusionLoss(class_weight, modality_weight=self.auxiliary_weight or 1.0)
+    def _module_params(self, shapes, n_classes):
+        return {
+            "encoder_factory": self._encoder_factory(shapes),
+            "n_classes": n_classes,
+            "detach_modality_heads": self.auxiliary_weight == 0,
+            "handle_missing": True,
+        }
+
+    def _criterion_params(self, class_weight):
+        return {"class_weight": class_weight, "modality_weight": self.auxiliary_weight or 1.0}

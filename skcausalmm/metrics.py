@@ -20,7 +20,7 @@ from sklearn.metrics import accuracy_score, check_scoring, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import DEFAULT_MODALITY, _resolve_selector
+from ._validation import DEFAULT_MODALITY, _resolve_selector, _split_selector
 
 __all__ = ["modality_scores", "shapley_contributions", "imbalance_summary"]
 
@@ -87,11 +87,13 @@ class _Masker:
 
     def __init__(self, estimator, X, baseline):
         self.baseline = baseline
+        self.scaling = getattr(estimator, "input_scaling_", None) or {}
+        self.shapes = getattr(estimator, "modality_shapes_", {})
         if isinstance(X, Mapping):
             self.kind = "dict"
             self.X = {k: np.asarray(v) for k, v in X.items()}
             self.names = list(self.X)
-            self.fill = {k: self._fill_value(v) for k, v in self.X.items()}
+            self.fill = {k: self._fill_value(k, v) for k, v in self.X.items()}
         else:
             self.kind = "table"
             is_frame = hasattr(X, "iloc")
@@ -105,17 +107,22 @@ class _Masker:
                 self.columns = {DEFAULT_MODALITY: np.arange(self.X.shape[1])}
             else:
                 self.columns = {
-                    name: _resolve_selector(name, sel, columns, self.X.shape[1]) for name, sel in modalities.items()
+                    name: _resolve_selector(name, _split_selector(name, sel)[0], columns, self.X.shape[1])
+                    for name, sel in modalities.items()
                 }
             self.names = list(self.columns)
-            self.fill = {k: self._fill_value(self.X[:, idx]) for k, idx in self.columns.items()}
+            self.fill = {k: self._fill_value(k, self.X[:, idx]) for k, idx in self.columns.items()}
 
-    def _fill_value(self, array):
-        if self.baseline == "zeros":
+    def _fill_value(self, name, array):
+        if self.baseline in ("auto", "zeros"):
+            if self.baseline == "auto" and name in self.scaling and name in self.shapes:
+                # the value the estimator's input standardisation maps to zero: the training mean
+                mean = np.broadcast_to(self.scaling[name][0], self.shapes[name])
+                return mean.reshape((1,) + array.shape[1:]).astype(array.dtype)
             return np.zeros((1,) + array.shape[1:], dtype=array.dtype)
         if self.baseline == "mean":
             return array.mean(axis=0, keepdims=True).astype(array.dtype)
-        raise ValueError(f"baseline must be 'zeros' or 'mean', got {self.baseline!r}.")
+        raise ValueError(f"baseline must be 'auto', 'zeros' or 'mean', got {self.baseline!r}.")
 
     def __call__(self, coalition):
         if self.kind == "dict":
@@ -131,7 +138,7 @@ class _Masker:
         return out
 
 
-def shapley_contributions(estimator, X, y, scoring="accuracy", baseline="zeros", return_values=False):
+def shapley_contributions(estimator, X, y, scoring="accuracy", baseline="auto", return_values=False):
     """Exact Shapley contributions of the modalities to a fitted estimator's score.
 
     The value of a coalition S of modalities is the estimator's score on
@@ -159,8 +166,11 @@ def shapley_contributions(estimator, X, y, scoring="accuracy", baseline="zeros",
         True labels.
     scoring : str or callable, default="accuracy"
         A scikit-learn scorer name or a callable ``scorer(estimator, X, y)``.
-    baseline : {"zeros", "mean"}, default="zeros"
-        Replacement of an absent modality: zeros, or its mean over ``X``.
+    baseline : {"auto", "zeros", "mean"}, default="auto"
+        Replacement of an absent modality: ``"zeros"``; its mean over ``X``;
+        or ``"auto"``: the value that the estimator's input standardisation
+        maps to zero (the modality's training mean) when it standardises
+        (``standardize=True``), else zeros.
     return_values : bool, default=False
         Also return the coalition values.
 

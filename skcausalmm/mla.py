@@ -2,7 +2,8 @@
 
 from ._base import MultimodalClassifierMixin
 from ._docstrings import fill_shared_docs
-from .modules.imbalance import MLANet, MLANetwork, UnimodalLoss
+from ._training import MLANet
+from .modules.imbalance import MLANetwork, UnimodalLoss
 
 __all__ = ["MLAClassifier"]
 
@@ -87,6 +88,7 @@ class MLAClassifier(MultimodalClassifierMixin):
         modalities=None,
         image_shapes=None,
         encoders=None,
+        standardize=True,
         hidden_size=64,
         max_epochs=30,
         lr=1e-3,
@@ -106,6 +108,7 @@ class MLAClassifier(MultimodalClassifierMixin):
         self.modalities = modalities
         self.image_shapes = image_shapes
         self.encoders = encoders
+        self.standardize = standardize
         self.hidden_size = hidden_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -121,12 +124,11 @@ class MLAClassifier(MultimodalClassifierMixin):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _build_network(self, shapes, n_classes):
-        encoders, dims = self._make_encoders(shapes)
-        return MLANetwork(encoders, dims, self.hidden_size, n_classes)
+    _module_class = MLANetwork
+    _criterion_class = UnimodalLoss
 
-    def _build_loss(self, class_weight):
-        return UnimodalLoss(class_weight)
+    def _module_params(self, shapes, n_classes):
+        return {"encoder_factory": self._encoder_factory(shapes), "n_classes": n_classes}
 
-    def _configure_net(self, net):
-        net.projection = bool(self.projection)
+    def _net_params(self):
+        return {"projection": bool(self.projection)}

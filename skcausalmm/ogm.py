@@ -2,12 +2,12 @@
 
 import numbers
 
-from sklearn.utils._param_validation import Interval
+from ._compat import Interval
 
 from ._base import MultimodalClassifierMixin
 from ._docstrings import fill_shared_docs
 from .modules.fusion import FusionLoss, LateFusionNetwork
-from .modules.imbalance import OGMGENet
+from ._training import OGMGENet
 
 __all__ = ["OGMGEClassifier"]
 
@@ -109,6 +109,7 @@ class OGMGEClassifier(MultimodalClassifierMixin):
         modalities=None,
         image_shapes=None,
         encoders=None,
+        standardize=True,
         hidden_size=64,
         max_epochs=30,
         lr=1e-3,
@@ -130,6 +131,7 @@ class OGMGEClassifier(MultimodalClassifierMixin):
         self.modalities = modalities
         self.image_shapes = image_shapes
         self.encoders = encoders
+        self.standardize = standardize
         self.hidden_size = hidden_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -159,16 +161,22 @@ class OGMGEClassifier(MultimodalClassifierMixin):
             )
         return int(window[0]), int(window[1])
 
-    def _build_network(self, shapes, n_classes):
+    _module_class = LateFusionNetwork
+    _criterion_class = FusionLoss
+
+    def _prepare(self, data, y):
         self._check_window()
-        encoders, dims = self._make_encoders(shapes)
-        return LateFusionNetwork(encoders, dims, n_classes, detach_modality_heads=True)
 
-    def _build_loss(self, class_weight):
+    def _module_params(self, shapes, n_classes):
+        return {"encoder_factory": self._encoder_factory(shapes), "n_classes": n_classes, "detach_modality_heads": True}
+
+    def _criterion_params(self, class_weight):
         # The probes see detached features: their cross-entropy trains only them.
-        return FusionLoss(class_weight, modality_weight=1.0)
+        return {"class_weight": class_weight, "modality_weight": 1.0}
 
-    def _configure_net(self, net):
-        net.alpha = float(self.alpha)
-        net.modulation_epochs = self._check_window()
-        net.gaussian_enhancement = bool(self.gaussian_enhancement)
+    def _net_params(self):
+        return {
+            "alpha": float(self.alpha),
+            "modulation_epochs": self._check_window(),
+            "gaussian_enhancement": bool(self.gaussian_enhancement),
+        }

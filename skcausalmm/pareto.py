@@ -2,12 +2,13 @@
 
 import numbers
 
-from sklearn.utils._param_validation import Interval
+from ._compat import Interval
 
 from ._base import MultimodalClassifierMixin
 from ._docstrings import fill_shared_docs
 from .modules.fusion import LateFusionNetwork
-from .modules.imbalance import MMParetoNet, MultitaskLoss
+from ._training import MMParetoNet
+from .modules.imbalance import MultitaskLoss
 
 __all__ = ["MMParetoClassifier"]
 
@@ -92,6 +93,7 @@ class MMParetoClassifier(MultimodalClassifierMixin):
         modalities=None,
         image_shapes=None,
         encoders=None,
+        standardize=True,
         hidden_size=64,
         max_epochs=30,
         lr=1e-3,
@@ -111,6 +113,7 @@ class MMParetoClassifier(MultimodalClassifierMixin):
         self.modalities = modalities
         self.image_shapes = image_shapes
         self.encoders = encoders
+        self.standardize = standardize
         self.hidden_size = hidden_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -126,12 +129,11 @@ class MMParetoClassifier(MultimodalClassifierMixin):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _build_network(self, shapes, n_classes):
-        encoders, dims = self._make_encoders(shapes)
-        return LateFusionNetwork(encoders, dims, n_classes, detach_modality_heads=False)
+    _module_class = LateFusionNetwork
+    _criterion_class = MultitaskLoss
 
-    def _build_loss(self, class_weight):
-        return MultitaskLoss(class_weight)
+    def _module_params(self, shapes, n_classes):
+        return {"encoder_factory": self._encoder_factory(shapes), "n_classes": n_classes, "detach_modality_heads": False}
 
-    def _configure_net(self, net):
-        net.gamma = float(self.gamma)
+    def _net_params(self):
+        return {"gamma": float(self.gamma)}

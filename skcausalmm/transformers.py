@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils._param_validation import StrOptions
+from ._compat import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import ModalityDict, check_modalities

@@ -132,6 +132,7 @@ def test_beta_endpoints_equal_module_terms(fitted, table_data):
     X, _ = table_data
     module = fitted.net_.module_
     tensors = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in X.items()}
+    tensors = fitted.net_.standardizer_(tensors)  # the fixed input layer in front of the network
     pearl, conditional = fitted.front_door_terms(X)
     with torch.no_grad():
         for beta, expected in ((1.0, pearl), (0.0, conditional)):

@@ -188,8 +188,14 @@ def test_bad_predict_inputs(fitted):
         clf.predict({**X, "extra": X["tabular"]})
     with pytest.raises(ValueError, match=r"'image' has per-sample shape \(1, 8, 9\)"):
         clf.predict({"image": np.zeros((3, 1, 8, 9)), "tabular": X["tabular"][:3]})
+    partly = np.full((1, 5), np.nan)
+    partly[0, 0] = 1.0
     with pytest.raises(ValueError, match="'tabular' contains NaN"):
-        clf.predict({"image": X["image"][:1], "tabular": np.full((1, 5), np.nan)})
+        clf.predict({"image": X["image"][:1], "tabular": partly})
+    # a block that is all NaN is a missing modality, which late fusion accepts at prediction
+    assert clf.predict({"image": X["image"][:1], "tabular": np.full((1, 5), np.nan)}).shape == (1,)
+    with pytest.raises(ValueError, match="Every modality is missing"):
+        clf.predict({"image": np.full((1, 1, 8, 8), np.nan), "tabular": np.full((1, 5), np.nan)})
 
 
 def test_modality_dict_behaviour():

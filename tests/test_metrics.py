@@ -114,7 +114,7 @@ def test_table_input_uses_the_estimators_modalities():
     clf = LateFusionClassifier(
         modalities={"strong": slice(0, 4), "weak": slice(4, 7)}, max_epochs=10, hidden_size=8, lr=1e-2, random_state=0
     ).fit(table, y)
-    phi, v = shapley_contributions(clf, table, y, return_values=True)
+    phi, v = shapley_contributions(clf, table, y, baseline="zeros", return_values=True)
     assert set(phi) == {"strong", "weak"}
     assert v[frozenset({"strong", "weak"})] == pytest.approx(clf.score(table, y))
     zeroed = table.copy()

@@ -2,10 +2,12 @@
 
 from ._confounded import confounded_ceilings, confounded_interventional_proba, make_confounded_multimodal
 from ._mfeat import load_multiple_features
+from ._missing import mask_modalities
 
 __all__ = [
     "confounded_ceilings",
     "confounded_interventional_proba",
     "load_multiple_features",
     "make_confounded_multimodal",
+    "mask_modalities",
 ]

@@ -12,10 +12,10 @@ class LateFusionNetwork(nn.Module):
 
     Parameters
     ----------
-    encoders : torch.nn.ModuleDict
-        One encoder per modality, mapping its batch to ``(n, dims[name])``.
-    dims : dict of str to int
-        Output size of each encoder.
+    encoder_factory : EncoderFactory
+        Builds one encoder per modality
+        (:class:`skcausalmm.modules.encoders.EncoderFactory`), each mapping its
+        batch to ``(n, d_m)``.
     n_classes : int
         Number of classes.
     detach_modality_heads : bool, default=True
@@ -23,9 +23,19 @@ class LateFusionNetwork(nn.Module):
         they see detached features: they measure what each modality's
         representation knows (diagnostics, contributions) without changing
         it. When False their loss trains the encoders (auxiliary losses).
+    handle_missing : bool, default=False
+        Learn an "absent" embedding per modality and accept an
+        ``availability`` mask in ``forward``.
 
     Notes
     -----
+    Missing modalities: when ``forward`` gets an ``availability`` mask, an
+    absent modality's features are replaced by a learned "absent" embedding
+    (one vector per modality, initialised at zero), so that the fused head
+    always sees the same layout and learns how much to trust a missing
+    modality's slot; with zero initialisation a modality never missing in
+    training contributes nothing when it is missing at prediction.
+
     ``forward`` returns ``{"logits", "features", "modality_logits"}``;
     ``features`` and ``modality_logits`` are dicts keyed by modality. The
     fused head's weight is laid out in the order of ``encoders``, so the
@@ -33,22 +43,33 @@ class LateFusionNetwork(nn.Module):
     (used by OGM-GE).
     """
 
-    def __init__(self, encoders, dims, n_classes, detach_modality_heads=True):
+    def __init__(self, encoder_factory, n_classes, detach_modality_heads=True, handle_missing=False):
         super().__init__()
+        encoders, dims = encoder_factory.build_all()
         self.encoders = encoders
         self.names = list(encoders.keys())
         self.dims = dict(dims)
         self.head = nn.Linear(sum(self.dims[m] for m in self.names), n_classes)
         self.detach_modality_heads = detach_modality_heads
         self.modality_heads = nn.ModuleDict({m: nn.Linear(self.dims[m], n_classes) for m in self.names})
+        self.absent = (
+            nn.ParameterDict({m: nn.Parameter(torch.zeros(self.dims[m])) for m in self.names}) if handle_missing else None
+        )
 
-    def encode(self, X):
-        """Return ``{modality: features}`` for a batch."""
-        return {m: self.encoders[m](X[m]) for m in self.names}
+    def encode(self, X, availability=None):
+        """Return ``{modality: features}`` for a batch (absent modalities: their learned embedding)."""
+        feats = {m: self.encoders[m](X[m]) for m in self.names}
+        if availability is not None:
+            if self.absent is None:
+                raise ValueError("This network was built with handle_missing=False and cannot take an availability mask.")
+            for j, m in enumerate(self.names):
+                present = availability[:, j : j + 1]
+                feats[m] = present * feats[m] + (1.0 - present) * self.absent[m]
+        return feats
 
-    def forward(self, X):
+    def forward(self, X, availability=None):
         """Fused logits, per-modality features and per-modality logits."""
-        feats = self.encode(X)
+        feats = self.encode(X, availability)
         out = {"logits": self.head(torch.cat([feats[m] for m in self.names], dim=1)), "features": feats}
         out["modality_logits"] = {
             m: self.modality_heads[m](feats[m].detach() if self.detach_modality_heads else feats[m])

@@ -1,88 +1,42 @@
 """Torch pieces of the modality-imbalance benchmark methods: OGM-GE, MMPareto and MLA.
 
-Each method changes the optimisation step, not the training loop: it is a
-:class:`~skcausalmm._base.MultimodalNet` subclass that overrides
-``train_step_single`` (OGM-GE, MMPareto) or ``train_step`` (MLA, which makes
-one optimiser step per modality per batch), plus small pure functions that
-hold the formulas so that they can be tested on their own.
+Each method changes the optimisation step, not the training loop: its skorch
+step (a ``MultimodalNet`` subclass) lives in :mod:`skcausalmm._training`; this
+module holds the networks, the losses and small pure functions with the
+formulas, so that they can be tested on their own.
 
 * OGM-GE (Peng et al., CVPR 2022): :func:`ogm_coefficients`,
-  :func:`share_logits`, :func:`modulate_encoder_gradients`, :class:`OGMGENet`.
+  :func:`share_logits`, :func:`modulate_encoder_gradients`.
 * MMPareto (Wei & Hu, ICML 2024): :func:`min_norm_weights`,
   :func:`pareto_weights`, :func:`pareto_gradients`, :class:`MultitaskLoss`,
-  :class:`MMParetoNet`.
+  :func:`gradients`, :func:`flatten`.
 * MLA (Zhang et al., CVPR 2024): :class:`GradientProjector`,
   :func:`entropy_weights`, :func:`entropy_fusion`, :class:`MLANetwork`,
-  :class:`MLANet`.
+  :class:`UnimodalLoss`.
 """
 
 import math
 
 import torch
-from skorch.dataset import unpack_data
-from skorch.utils import TeeGenerator
 from torch import nn
 from torch.nn import functional as F
-
-from .._base import MultimodalNet
 
 __all__ = [
     "ogm_coefficients",
     "share_logits",
     "modulate_encoder_gradients",
-    "OGMGENet",
     "min_norm_weights",
     "pareto_weights",
     "pareto_gradients",
     "MultitaskLoss",
-    "MMParetoNet",
+    "flatten",
+    "gradients",
     "GradientProjector",
     "entropy_weights",
     "entropy_fusion",
     "MLANetwork",
     "UnimodalLoss",
-    "MLANet",
 ]
-
-
-class _EpochMeans:
-    """Accumulate per-batch scalars and hand back their epoch means."""
-
-    def __init__(self):
-        self.sums, self.counts = {}, {}
-
-    def add(self, key, value):
-        self.sums[key] = self.sums.get(key, 0.0) + float(value)
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-    def means(self):
-        return {k: self.sums[k] / self.counts[k] for k in self.sums}
-
-
-class _RecordingNet(MultimodalNet):
-    """A ``MultimodalNet`` that logs epoch means of per-batch values in ``history``."""
-
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
-        self._batch_values = _EpochMeans()
-        self.epoch_records_ = {}
-        n = len(dataset_train) if dataset_train is not None else 0
-        self._n_batches = max(1, math.ceil(n / self.batch_size)) if n else 1
-        self._batch_index = 0
-
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
-        values = getattr(self, "_batch_values", None)
-        self.epoch_records_ = values.means() if values is not None else {}
-
-    def _record(self, key, value):
-        if getattr(self, "_batch_values", None) is None:
-            self._batch_values = _EpochMeans()
-        self._batch_values.add(key, value)
-
-    def _current_epoch(self):
-        """0-based index of the epoch being trained."""
-        return max(len(self.history) - 1, 0)
 
 
 # =========================================================================== OGM-GE
@@ -180,42 +134,6 @@ def modulate_encoder_gradients(encoders, coeffs, gaussian_enhancement=False, gen
                 p.grad = g * k + noise * (std + 1e-8)
             else:
                 g.mul_(k)
-
-
-class OGMGENet(_RecordingNet):
-    """skorch net of OGM-GE: the fused cross-entropy step, then on-the-fly gradient modulation.
-
-    Attributes set by the estimator: ``alpha``, ``modulation_epochs`` (a
-    ``(start, end)`` pair, modulation during epochs ``start <= e < end``) and
-    ``gaussian_enhancement``. With a single modality nothing is modulated.
-    """
-
-    alpha = 0.3
-    modulation_epochs = (0, 50)
-    gaussian_enhancement = True
-
-    def train_step_single(self, batch, **fit_params):
-        """Forward, fused loss, backward; then modulate the encoders' weight gradients."""
-        step = super().train_step_single(batch, **fit_params)
-        _, yi = unpack_data(batch)
-        module = self.module_
-        names = list(module.names)
-        if len(names) < 2:
-            return step
-        with torch.no_grad():
-            feats = {m: f.detach() for m, f in step["y_pred"]["features"].items()}
-            logits = share_logits(module.head, feats, names)
-            scores = {m: float(torch.softmax(logits[m], 1).gather(1, yi.view(-1, 1)).sum()) for m in names}
-        ratios, coeffs = ogm_coefficients(scores, self.alpha)
-        start, end = self.modulation_epochs
-        epoch = self._current_epoch()
-        active = start <= epoch < end
-        for m in names:
-            self._record(f"ratio_{m}", ratios[m])
-            self._record(f"coeff_{m}", coeffs[m] if active else 1.0)
-        if active:
-            modulate_encoder_gradients(module.encoders, coeffs, self.gaussian_enhancement)
-        return step
 
 
 # ========================================================================= MMPareto
@@ -337,47 +255,15 @@ def _grads(loss, params, retain_graph):
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
 
 
-class MMParetoNet(_RecordingNet):
-    """skorch net of MMPareto: per-encoder Pareto merging of multimodal and unimodal gradients.
+def flatten(grads):
+    """Concatenate a list of gradient tensors into one flat vector."""
+    return torch.cat([g.reshape(-1) for g in grads])
 
-    Attribute set by the estimator: ``gamma``. Heads (fused and unimodal) keep
-    the gradient of the summed loss.
-    """
 
-    gamma = 1.5
-
-    def train_step_single(self, batch, **fit_params):
-        """Forward, the per-encoder gradients of both losses, summed backward, Pareto merge."""
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
-        module = self.module_
-        fused, uni = self.criterion_.terms(y_pred, yi)
-        loss = fused + sum(uni.values())
-        self.criterion_.last_terms_ = {"fused_ce": fused.detach(), **{f"ce_{m}": v.detach() for m, v in uni.items()}}
-
-        # Two backward passes: one per loss. The unimodal losses of different modalities
-        # touch disjoint encoders, so the gradient of their sum restricted to encoder m is
-        # the gradient of L_m alone.
-        params = [p for p in module.parameters() if p.requires_grad]
-        g_mm = _grads(fused, params, retain_graph=True)
-        g_uni = _grads(sum(uni.values()), params, retain_graph=False)
-        position = {id(p): i for i, p in enumerate(params)}
-        with torch.no_grad():
-            for p, a, b in zip(params, g_mm, g_uni):
-                p.grad = a + b  # heads (and anything else) keep the summed gradient
-            for m in module.names:
-                idx = [position[id(p)] for p in module.encoders[m].parameters() if id(p) in position]
-                if not idx:
-                    continue
-                a, b = [g_mm[i] for i in idx], [g_uni[i] for i in idx]
-                cos, weights = pareto_weights(_flat(a), _flat(b))
-                new = pareto_gradients(a, b, [params[i].grad for i in idx], weights, self.gamma)
-                for i, g in zip(idx, new):
-                    params[i].grad = g
-                self._record(f"cos_{m}", cos)
-                self._record(f"weight_mm_{m}", weights[0])
-        return {"loss": loss, "y_pred": y_pred}
+def gradients(loss, params, retain_graph):
+    """Gradients of ``loss`` with respect to ``params`` (zeros for unused parameters)."""
+    gs = torch.autograd.grad(loss, params, retain_graph=retain_graph, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
 
 
 # ============================================================================== MLA
@@ -458,12 +344,11 @@ class MLANetwork(nn.Module):
 
     Parameters
     ----------
-    encoders : torch.nn.ModuleDict
-    dims : dict of str to int
-        Output sizes of the encoders; a linear projection to ``hidden_size``
-        is added after an encoder whose size differs.
-    hidden_size : int
-        Common representation size (the head's input).
+    encoder_factory : EncoderFactory
+        Builds one encoder per modality (:class:`skcausalmm.modules.encoders.EncoderFactory`);
+        its ``hidden_size`` is the common representation size (the head's
+        input), and a linear projection to it is added after an encoder whose
+        output size differs.
     n_classes : int
 
     Notes
@@ -473,11 +358,12 @@ class MLANetwork(nn.Module):
     entropy-weighted fusion) and ``"features"``.
     """
 
-    def __init__(self, encoders, dims, hidden_size, n_classes):
+    def __init__(self, encoder_factory, n_classes):
         super().__init__()
+        encoders, dims = encoder_factory.build_all()
         self.encoders = encoders
         self.names = list(encoders.keys())
-        self.hidden_size = int(hidden_size)
+        self.hidden_size = int(encoder_factory.hidden_size)
         self.projections = nn.ModuleDict(
             {m: nn.Linear(dims[m], self.hidden_size) for m in self.names if dims[m] != self.hidden_size}
         )
@@ -512,51 +398,3 @@ class UnimodalLoss(nn.Module):
     def forward(self, outputs, y):
         """Return the cross-entropy."""
         return F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
-
-
-class MLANet(_RecordingNet):
-    """skorch net of MLA: one optimiser step per modality per batch, in turn.
-
-    Attribute set by the estimator: ``projection`` (bool, apply
-    :class:`GradientProjector` to the shared head's weight gradient).
-    """
-
-    projection = True
-
-    def _projector(self):
-        proj = getattr(self, "projector_", None)
-        if proj is None:
-            proj = self.projector_ = GradientProjector(self.module_.hidden_size)
-        return proj
-
-    def train_step(self, batch, **fit_params):
-        """Alternating unimodal updates through the shared head; return the fused step."""
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        module = self.module_
-        n_batches = getattr(self, "_n_batches", 1)
-        alpha = 0.1 ** (getattr(self, "_batch_index", 0) / n_batches + 1.0)
-        losses, logits, terms = [], {}, {}
-        for m in module.names:
-            self._zero_grad_optimizer(set_to_none=True)
-            z = module.encode_one(m, Xi[m])
-            out = module.head(z)
-            loss = self.get_loss({"logits": out}, yi, X=Xi, training=True)
-            loss.backward()
-            if self.projection and module.head.weight.grad is not None:
-                self._projector().step(module.head.weight.grad, z.detach(), alpha)
-            self.notify(
-                "on_grad_computed",
-                named_parameters=TeeGenerator(self.get_all_learnable_params()),
-                batch=batch,
-                training=True,
-            )
-            for name in self._optimizers:
-                getattr(self, name + "_").step()
-            losses.append(loss.detach())
-            logits[m] = out.detach()
-            terms[f"ce_{m}"] = loss.detach()
-        self._batch_index = getattr(self, "_batch_index", 0) + 1
-        self.criterion_.last_terms_ = terms
-        y_pred = {"logits": entropy_fusion(logits), "modality_logits": logits}
-        return {"loss": torch.stack(losses).mean(), "y_pred": y_pred}

@@ -1,0 +1,13 @@
+"""The one place where scikit-learn's private helpers are imported.
+
+``sklearn.utils._param_validation`` (parameter constraints) and
+``sklearn.base._fit_context`` are private to scikit-learn, but they are what
+its own estimators use and what ``_parameter_constraints`` means. They are
+imported here only, so that a change in scikit-learn is fixed in one file;
+pyproject pins the scikit-learn range this package is tested with.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+__all__ = ["Interval", "StrOptions", "_fit_context", "validate_params"]

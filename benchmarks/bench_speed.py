@@ -127,7 +127,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--skip-skorch", action="store_true", help="skip the slow plain-skorch run")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs, 1 repeat, no plain-skorch run")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.repeats, args.skip_skorch = 2, 1, True
 
     all_rows = {}
     for views in (["pix", "fou"], ["fou", "kar"]):

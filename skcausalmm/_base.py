@@ -32,14 +32,14 @@ import warnings
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, ProgressBar
-from skorch.helper import predefined_split
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.helper import predefined_split
 
 from ._compat import Interval, StrOptions, _fit_context
 from ._training import (

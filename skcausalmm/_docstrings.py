@@ -36,7 +36,7 @@ SHARED_PARAMETERS = """\
         Width and output size of the default encoders.
     max_epochs : int, default=30
         Training epochs (an upper bound with ``early_stopping``).
-    lr : float, default=1e-3
+    lr : float, default=3e-3
         Learning rate.
     batch_size : int, default=128
         Mini-batch size.
@@ -98,7 +98,7 @@ SHARED_DEFAULTS = {
     "standardize": True,
     "hidden_size": 64,
     "max_epochs": 30,
-    "lr": 1e-3,
+    "lr": 3e-3,
     "batch_size": 128,
     "optimizer": "adam",
     "weight_decay": 0.0,

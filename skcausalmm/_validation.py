@@ -18,8 +18,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
-from skorch.helper import SliceDict
 from sklearn.utils.validation import validate_data
+from skorch.helper import SliceDict
 
 __all__ = ["ModalityDict", "check_modalities", "split_missing"]
 

@@ -8,9 +8,9 @@ of the predominant modality (by name or by a short warm-up) and the prediction-t
 import numbers
 
 import numpy as np
-from ._compat import Interval, StrOptions
 
 from ._base import MultimodalClassifierMixin
+from ._compat import Interval, StrOptions
 from ._docstrings import fill_shared_docs
 from ._training import iter_batches
 from .fusion import LateFusionClassifier
@@ -20,7 +20,7 @@ from .modules.frontdoor import FrontDoorLoss, FrontDoorNetwork
 __all__ = ["FrontDoorMultimodalClassifier"]
 
 
-@fill_shared_docs(max_epochs=40, batch_size=256)
+@fill_shared_docs(max_epochs=40, batch_size=256, lr=1e-3)
 class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     r"""Multimodal classifier with a β-generalised front-door adjustment of the predominant modality.
 

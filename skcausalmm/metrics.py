@@ -63,6 +63,7 @@ def modality_scores(estimator, X, y):
     >>> from skcausalmm.metrics import modality_scores
     >>> from skcausalmm.datasets import load_multiple_features
     >>> X, y = load_multiple_features(views=["pix", "mor"], return_X_y=True)
+    >>> X, y = X[::5], y[::5]  # every fifth digit keeps the example quick
     >>> clf = LateFusionClassifier(max_epochs=3, random_state=0).fit(X, y)
     >>> sorted(modality_scores(clf, X, y))
     ['mor', 'pix']
@@ -187,6 +188,7 @@ def shapley_contributions(estimator, X, y, scoring="accuracy", baseline="auto", 
     >>> from skcausalmm.metrics import shapley_contributions
     >>> from skcausalmm.datasets import load_multiple_features
     >>> X, y = load_multiple_features(views=["pix", "mor"], return_X_y=True)
+    >>> X, y = X[::5], y[::5]  # every fifth digit keeps the example quick
     >>> clf = LateFusionClassifier(max_epochs=3, random_state=0).fit(X, y)
     >>> phi = shapley_contributions(clf, X, y)
     >>> sorted(phi)

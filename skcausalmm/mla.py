@@ -69,6 +69,7 @@ class MLAClassifier(MultimodalClassifierMixin):
     >>> from skcausalmm.mla import MLAClassifier
     >>> from skcausalmm.datasets import load_multiple_features
     >>> X, y = load_multiple_features(views=["pix", "fou"], return_X_y=True)
+    >>> X, y = X[::5], y[::5]  # every fifth digit keeps the example quick
     >>> clf = MLAClassifier(max_epochs=2, random_state=0).fit(X, y)
     >>> clf.predict(X[:3]).shape
     (3,)
@@ -91,7 +92,7 @@ class MLAClassifier(MultimodalClassifierMixin):
         standardize=True,
         hidden_size=64,
         max_epochs=30,
-        lr=1e-3,
+        lr=3e-3,
         batch_size=128,
         optimizer="adam",
         weight_decay=0.0,

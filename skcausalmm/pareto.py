@@ -2,12 +2,11 @@
 
 import numbers
 
-from ._compat import Interval
-
 from ._base import MultimodalClassifierMixin
+from ._compat import Interval
 from ._docstrings import fill_shared_docs
-from .modules.fusion import LateFusionNetwork
 from ._training import MMParetoNet
+from .modules.fusion import LateFusionNetwork
 from .modules.imbalance import MultitaskLoss
 
 __all__ = ["MMParetoClassifier"]
@@ -74,6 +73,7 @@ class MMParetoClassifier(MultimodalClassifierMixin):
     >>> from skcausalmm.pareto import MMParetoClassifier
     >>> from skcausalmm.datasets import load_multiple_features
     >>> X, y = load_multiple_features(views=["pix", "fou"], return_X_y=True)
+    >>> X, y = X[::5], y[::5]  # every fifth digit keeps the example quick
     >>> clf = MMParetoClassifier(max_epochs=2, random_state=0).fit(X, y)
     >>> clf.predict(X[:3]).shape
     (3,)
@@ -96,7 +96,7 @@ class MMParetoClassifier(MultimodalClassifierMixin):
         standardize=True,
         hidden_size=64,
         max_epochs=30,
-        lr=1e-3,
+        lr=3e-3,
         batch_size=128,
         optimizer="adam",
         weight_decay=0.0,

@@ -4,9 +4,9 @@ from collections.abc import Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from ._compat import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import StrOptions
 from ._validation import ModalityDict, check_modalities
 
 __all__ = ["ModalityTransformer"]
@@ -19,6 +19,10 @@ class ModalityTransformer(TransformerMixin, BaseEstimator):
     and leave an image alone. Modalities of more than two dimensions are
     flattened for their transformer and reshaped back when the transformer
     keeps the number of features.
+
+    Missing modalities (rows in which a modality is all NaN) pass through
+    untouched: each transformer is fitted on, and applied to, the rows where
+    its modality is present, and the missing rows stay all NaN in the output.
 
     Parameters
     ----------
@@ -41,9 +45,10 @@ class ModalityTransformer(TransformerMixin, BaseEstimator):
     >>> import numpy as np
     >>> from sklearn.preprocessing import StandardScaler
     >>> from skcausalmm import ModalityTransformer
-    >>> X = {"image": np.random.rand(5, 1, 8, 8), "tabular": np.random.rand(5, 3) * 100}
+    >>> rng = np.random.default_rng(0)
+    >>> X = {"image": rng.random((5, 1, 8, 8)), "tabular": rng.random((5, 3)) * 100}
     >>> Xt = ModalityTransformer({"tabular": StandardScaler()}).fit_transform(X)
-    >>> sorted(Xt), Xt["image"].shape, round(float(Xt["tabular"].mean()), 6)
+    >>> sorted(Xt), Xt["image"].shape, abs(round(float(Xt["tabular"].mean()), 6))
     (['image', 'tabular'], (5, 1, 8, 8), 0.0)
     """
 
@@ -62,7 +67,7 @@ class ModalityTransformer(TransformerMixin, BaseEstimator):
                 "ModalityTransformer takes a dict of modalities (or a ModalityDict); "
                 f"got {type(X).__name__}."
             )
-        data = check_modalities(X, reset=reset)
+        data = check_modalities(X, reset=reset, allow_missing=True)
         unknown = set(self.transformers) - set(data)
         if unknown:
             raise ValueError(
@@ -96,7 +101,11 @@ class ModalityTransformer(TransformerMixin, BaseEstimator):
                 self.transformers_[name] = tr
             else:
                 flat = data[name].reshape(data[name].shape[0], -1)
-                self.transformers_[name] = clone(tr).fit(flat, y)
+                present = ~np.isnan(flat[:, 0])
+                if not present.any():
+                    raise ValueError(f"Modality {name!r} is missing (all NaN) in every row; its transformer cannot be fitted.")
+                yp = None if y is None else np.asarray(y)[present]
+                self.transformers_[name] = clone(tr).fit(flat[present], yp)
         return self
 
     def transform(self, X):
@@ -125,8 +134,15 @@ class ModalityTransformer(TransformerMixin, BaseEstimator):
             if tr == "passthrough":
                 out[name] = array
                 continue
-            flat = tr.transform(array.reshape(array.shape[0], -1))
-            flat = np.asarray(flat.toarray() if hasattr(flat, "toarray") else flat, dtype=np.float32)
+            raw = array.reshape(array.shape[0], -1)
+            present = ~np.isnan(raw[:, 0])
+            part = tr.transform(raw[present]) if present.any() else None
+            if part is None:  # every row missing: keep the fitted output width
+                width = getattr(tr, "n_features_out_", None) or raw.shape[1]
+                part = np.empty((0, width), dtype=np.float32)
+            part = np.asarray(part.toarray() if hasattr(part, "toarray") else part, dtype=np.float32)
+            flat = np.full((array.shape[0], part.shape[1]), np.nan, dtype=np.float32)
+            flat[present] = part
             if array.ndim > 2 and flat.shape[1] == int(np.prod(array.shape[1:])):
                 flat = flat.reshape(array.shape)
             out[name] = flat

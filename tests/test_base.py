@@ -5,13 +5,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
 from sklearn.base import clone
+from skorch.callbacks import Callback
 
 from skcausalmm import LateFusionClassifier
 from skcausalmm._base import TensorBatchIterator, TensorDictDataset, resolve_device
 
-from .test_inputs import FAST, make_data
+from .test_validation import FAST, make_data
 
 
 def test_seeding_gives_identical_predictions():
@@ -61,8 +61,13 @@ def test_early_stopping_restores_best_weights():
     best = int(np.argmin(valid))
     assert clf.n_epochs_ == best + 1 + 3
     assert "valid_acc" in clf.history_[-1]
-    # the restored module reproduces the best epoch's validation loss, not the last one
-    assert valid[best] < valid[-1] or np.isclose(valid[best], valid[-1])
+    # the restored weights reproduce the best epoch's validation loss, not the last epoch's
+    valid_ds = clf.net_.train_split.keywords["valid_ds"]
+    clf.net_.module_.eval()
+    with torch.no_grad():
+        restored = float(clf.net_.get_loss(clf.net_.infer(valid_ds.X), valid_ds.y))
+    assert restored == pytest.approx(valid[best], rel=1e-4)
+    assert restored != pytest.approx(valid[-1], rel=1e-4)
 
 
 def test_early_stopping_split_is_stratified_and_checked():

@@ -4,15 +4,11 @@ import inspect
 
 import pytest
 
-import skcausalmm
-from skcausalmm._base import MultimodalClassifierMixin
 from skcausalmm._docstrings import SHARED_DEFAULTS
 
-CLASSIFIERS = [
-    getattr(skcausalmm, name)
-    for name in skcausalmm.__all__
-    if isinstance(getattr(skcausalmm, name), type) and issubclass(getattr(skcausalmm, name), MultimodalClassifierMixin)
-]
+from .test_common import all_estimators
+
+CLASSIFIERS = all_estimators()
 
 
 def test_every_multimodal_classifier_is_listed():
@@ -22,7 +18,10 @@ def test_every_multimodal_classifier_is_listed():
 @pytest.mark.parametrize("cls", CLASSIFIERS, ids=lambda c: c.__name__)
 def test_shared_parameters_defaults_and_docs(cls):
     params = inspect.signature(cls.__init__).parameters
-    expected = {**SHARED_DEFAULTS, **cls._shared_default_overrides}
+    expected = {
+        name: value for name, value in {**SHARED_DEFAULTS, **cls._shared_default_overrides}.items()
+        if name not in cls._shared_excluded
+    }
     for name, default in expected.items():
         assert name in params, f"{cls.__name__} lacks the shared parameter {name}"
         assert params[name].default == default, f"{cls.__name__}.{name} default differs"

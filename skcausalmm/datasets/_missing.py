@@ -16,10 +16,10 @@ def mask_modalities(X, missing_rates, random_state=None):
 
     For each modality independently, exactly ``floor(N * r_m)`` samples drawn
     at random without replacement become missing, as in the protocol of
-    RedCore (Sun et al., AAAI 2024). A sample may so lose every modality; such
-    samples are then given back one modality (the one with the lowest rate,
-    ties broken at random) so that every sample keeps at least one, and the
-    counts of the other modalities are unchanged.
+    RedCore (Sun et al., AAAI 2024). A sample may so lose every modality; each
+    such sample then swaps one modality with a sample that keeps two or more
+    (both drawn at random), so that every sample keeps at least one modality
+    and every modality's count stays ``floor(N * r_m)``.
 
     Parameters
     ----------
@@ -30,6 +30,12 @@ def mask_modalities(X, missing_rates, random_state=None):
         not named in a dict keep every sample.
     random_state : int, RandomState instance or None, default=None
         Seed of the draws.
+
+    Raises
+    ------
+    ValueError
+        When the rates leave no way for every sample to keep a modality
+        (``sum_m floor(N r_m) > N (M - 1)``).
 
     Returns
     -------
@@ -65,20 +71,21 @@ def mask_modalities(X, missing_rates, random_state=None):
     missing = {name: np.zeros(n, dtype=bool) for name in names}
     for name in names:
         missing[name][rng.choice(n, size=int(np.floor(n * rates[name])), replace=False)] = True
-    all_missing = np.flatnonzero(np.logical_and.reduce([missing[name] for name in names]))
-    if all_missing.size:
-        low = min(rates.values())
-        candidates = [name for name in names if rates[name] == low]
-        for row in all_missing:
-            name = candidates[rng.randint(len(candidates))]
-            # keep the modality's count: swap the row with one that still has the modality
-            # and loses nothing by missing it (another modality is present there)
-            present_elsewhere = np.flatnonzero(
-                ~missing[name] & np.logical_or.reduce([~missing[k] for k in names if k != name])
-            )
-            missing[name][row] = False
-            if present_elsewhere.size:
-                missing[name][present_elsewhere[rng.randint(present_elsewhere.size)]] = True
+    counts = {name: int(np.floor(n * rates[name])) for name in names}
+    if sum(counts.values()) > n * (len(names) - 1):
+        raise ValueError(
+            f"missing_rates {rates} make {sum(counts.values())} of {n * len(names)} blocks missing, so some "
+            "sample would lose every modality; lower the rates."
+        )
+    # repair: a sample that lost every modality takes one back from a sample that keeps two or more,
+    # which leaves every modality's count unchanged
+    table = np.stack([missing[name] for name in names], axis=1)
+    for row in np.flatnonzero(table.all(axis=1)):
+        donors = np.flatnonzero((~table).sum(axis=1) >= 2)
+        donor = donors[rng.randint(donors.size)]
+        j = rng.choice(np.flatnonzero(~table[donor]))
+        table[row, j], table[donor, j] = False, True
+    missing = {name: table[:, j] for j, name in enumerate(names)}
     out = {}
     for name in names:
         array = np.array(X[name], dtype=np.float64 if np.asarray(X[name]).dtype != np.float32 else np.float32)

@@ -16,7 +16,6 @@ modality with statistics fitted on the training data.
 import copy
 
 import numpy as np
-
 import torch
 from torch import nn
 

@@ -70,8 +70,15 @@ def test_unconditional_adversary_and_class_weight():
     X, y = _batch()
     out = net(X)
     assert out["adversary_prediction"].shape == (20, 1, 5)
-    loss = FrontDoorLoss(class_weight=torch.tensor([1.0, 2.0, 0.5]))(out, y)
-    assert torch.isfinite(loss)
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    weighted, plain = FrontDoorLoss(class_weight=weight), FrontDoorLoss()
+    weighted(out, y), plain(out, y)
+    # the class weights enter the main cross-entropy, and only it
+    expected = torch.nn.functional.cross_entropy(out["logits"], y, weight=weight)
+    assert weighted.last_terms_["ce"] == pytest.approx(float(expected.detach()), rel=1e-6)
+    assert weighted.last_terms_["ce"] != pytest.approx(plain.last_terms_["ce"], rel=1e-6)
+    for key in ("nce", "adv", "diag"):
+        assert weighted.last_terms_[key] == pytest.approx(plain.last_terms_[key])
 
 
 def test_predict_proba_shapes_and_rows():

@@ -1,0 +1,23 @@
+"""Shared test configuration (tests/ and the docstring examples in skcausalmm/)."""
+
+import os
+
+import torch
+from hypothesis import HealthCheck, settings
+
+# pytest-xdist runs one worker per core: keep torch to one thread per worker so
+# that workers do not fight over the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
+# Property tests: a derandomised, bounded profile in CI (.ci/run sets CI=true), the default elsewhere.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+if os.environ.get("CI"):
+    settings.load_profile("ci")

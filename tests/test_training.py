@@ -1,0 +1,46 @@
+"""The skorch side: the one batching helper, the input layer in the net, the per-method nets."""
+
+import numpy as np
+import torch
+
+from skcausalmm import FrontDoorMultimodalClassifier, LateFusionClassifier
+from skcausalmm._training import AVAILABILITY_KEY, iter_batches
+
+from .test_validation import make_data
+
+
+def test_iter_batches_covers_rows_in_order_and_pads():
+    data = {"a": np.arange(10, dtype=np.float32).reshape(10, 1), "b": torch.arange(20.0).reshape(10, 2)}
+    batches = list(iter_batches(data, 4, pad=True))
+    assert [n for _, n in batches] == [4, 4, 2]
+    assert all(b["a"].shape == (4, 1) and b["b"].shape == (4, 2) for b, _ in batches)
+    last, n_valid = batches[-1]
+    assert last["a"][:n_valid].ravel().tolist() == [8.0, 9.0] and last["a"][n_valid:].abs().sum() == 0
+    order = torch.tensor([9, 0, 5, 1, 2, 3, 4, 6, 7, 8])
+    first, _ = next(iter_batches(data, 3, order=order))
+    assert first["a"].ravel().tolist() == [9.0, 0.0, 5.0]
+    assert first["b"][0].tolist() == [18.0, 19.0]
+
+
+def test_net_standardizes_and_passes_the_mask_only_where_supported():
+    X, y = make_data(n=60)
+    X["tabular"] = X["tabular"] * 1000 + 50
+    clf = LateFusionClassifier(max_epochs=1, random_state=0).fit(X, y)
+    batch = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in X.items()}
+    batch[AVAILABILITY_KEY] = torch.ones(60, 2)
+    modalities, mask = clf.net_.prepare_batch(batch)
+    assert AVAILABILITY_KEY not in modalities and mask.shape == (60, 2)
+    standardized = modalities["tabular"].numpy()
+    np.testing.assert_allclose(standardized.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(standardized.std(0), 1, rtol=1e-3)
+    assert clf.net_.pass_availability is True
+
+
+def test_prediction_time_parameters_are_checked_once_per_call(monkeypatch):
+    X, y = make_data(n=600)
+    clf = FrontDoorMultimodalClassifier(predominant="tabular", max_epochs=1, hidden_size=8, dictionary_size=16).fit(X, y)
+    calls = []
+    original = FrontDoorMultimodalClassifier._predict_params
+    monkeypatch.setattr(FrontDoorMultimodalClassifier, "_predict_params", lambda self: calls.append(1) or original(self))
+    clf.predict_proba(X)  # three prediction batches
+    assert len(calls) == 1

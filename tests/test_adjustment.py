@@ -387,7 +387,13 @@ def test_alpha_is_additive_smoothing(rows):
 
 def test_sklearn_api(rows):
     est = FrontDoorAdjustment(beta=0.25, variant="mixture", adjustment_set="A", alpha=0.1)
-    assert est.get_params() == {"beta": 0.25, "variant": "mixture", "adjustment_set": "A", "alpha": 0.1}
+    assert est.get_params() == {
+        "beta": 0.25,
+        "variant": "mixture",
+        "adjustment_set": "A",
+        "alpha": 0.1,
+        "columns": None,  # the column roles of fit(X, y)
+    }
     cloned = clone(est)
     assert cloned is not est and cloned.get_params() == est.get_params()
     assert "FrontDoorAdjustment" in repr(est)
@@ -396,6 +402,230 @@ def test_sklearn_api(rows):
     assert not hasattr(clone(est), "counts_")
     restored = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(restored.interventional_proba_, est.interventional_proba_)
+
+
+# ---------------------------------------------------------------------------
+# Counting by value range / hashing equals the previous sort-based counting.
+# ---------------------------------------------------------------------------
+
+
+def sorted_counts(columns):
+    """The previous counting, kept as the reference: np.unique per column, ravel_multi_index, bincount."""
+    codes, labels = [], []
+    for values in columns:
+        arr = np.asarray(values)
+        try:
+            lab, inverse = np.unique(arr, return_inverse=True)
+        except TypeError:  # mixed, unorderable labels: order of first appearance
+            inverse, lab = pd.factorize(arr, sort=False)
+            lab = np.asarray(lab, dtype=object)
+        codes.append(inverse.reshape(-1))
+        labels.append(lab)
+    shape = tuple(len(lab) for lab in labels)
+    flat = np.ravel_multi_index(tuple(codes), shape)
+    return np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape), labels
+
+
+def _draw(rng, n, kind, at_least=1):
+    """One discrete column of ``n`` rows of the given kind, with at least ``at_least`` distinct values."""
+    k = rng.integers(at_least, 5)
+    pick = rng.permutation(np.arange(n) % k)
+    if kind == "small int":
+        return pick
+    if kind == "int8 extremes":
+        return np.array([-128, 127, 0, -1], dtype=np.int8)[pick]
+    if kind == "offset int32":
+        return (pick * 3 - 1000).astype(np.int32)
+    if kind == "wide int64":  # value range too wide for offsets: hashed
+        return np.array([-(2**62), 0, 2**62, 5], dtype=np.int64)[pick]
+    if kind == "spread int":  # offsets, but the product of the ranges is large: compacted rows
+        return np.array([0, 60_000, 30_000, 7], dtype=np.int64)[pick]
+    if kind == "uint64 top":
+        return np.array([2**64 - 1, 2**64 - 3, 2**63, 2**63 + 9], dtype=np.uint64)[pick]
+    if kind == "uint8":
+        return pick.astype(np.uint8) + 200
+    if kind == "bool":
+        return pick % 2 == 0
+    if kind == "float":
+        return np.array([0.5, -3.0, 1.25, 1e300])[pick]
+    if kind == "str":
+        return np.array(["tar", "clean", "ash", "b"])[pick]
+    if kind == "object str":
+        return np.array(["tar", "clean", "ash", "b"], dtype=object)[pick]
+    if kind == "mixed object":  # unorderable: order of first appearance
+        return np.array([1, "b", 2.5, "a"], dtype=object)[pick]
+    if kind == "many ints":
+        return rng.permutation(n) % max(2, n // 3)
+    raise AssertionError(kind)
+
+
+KINDS = [
+    "small int",
+    "int8 extremes",
+    "offset int32",
+    "wide int64",
+    "spread int",
+    "uint64 top",
+    "uint8",
+    "bool",
+    "float",
+    "str",
+    "object str",
+    "mixed object",
+    "many ints",
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_counts_equal_sort_based_counts(kind):
+    rng = np.random.default_rng(KINDS.index(kind))
+    n = 3000
+    columns = {role: _draw(rng, n, kind, at_least=2 if role == "x" else 1) for role in "xamy"}
+    if kind == "many ints":  # one high-cardinality column (the reference needs the dense product)
+        columns.update({role: _draw(rng, n, "small int", at_least=2) for role in "xay"})
+    counts, labels = sorted_counts([columns[r] for r in "xamy"])
+    est = FrontDoorAdjustment(beta=0.3, alpha=0.5).fit(columns["x"], columns["m"], columns["y"], a=columns["a"])
+    np.testing.assert_array_equal(est.counts_, counts)
+    fitted = [est.treatment_values_, est.auxiliary_values_, est.mediator_values_, est.outcome_values_]
+    for got, expected in zip(fitted, labels):
+        assert got.tolist() == expected.tolist()
+        assert got.dtype == expected.dtype or expected.dtype == object
+    joint = (counts + 0.5) / (counts.sum() + 0.5 * counts.size)
+    np.testing.assert_allclose(est.interventional_proba_, front_door_adjustment(joint, 0.3), atol=1e-12)
+    np.testing.assert_allclose(est.conditional_proba_, front_door_adjustment(joint, 0.3, "conditional"), atol=1e-12)
+
+
+def test_counts_equal_sort_based_counts_on_many_rows():
+    rng = np.random.default_rng(1)
+    n = 200_000
+    columns = [
+        rng.integers(0, 3, n),
+        np.array(["no", "yes", "maybe"], dtype=object)[rng.integers(0, 3, n)],
+        rng.integers(-50, 50, n).astype(np.int16),
+        rng.integers(0, 4, n).astype(float),
+    ]
+    counts, labels = sorted_counts(columns)
+    est = FrontDoorAdjustment(alpha=1.0).fit(columns[0], columns[2], columns[3], a=columns[1])
+    np.testing.assert_array_equal(est.counts_, counts)
+    assert est.auxiliary_values_.tolist() == ["maybe", "no", "yes"]
+    assert est.mediator_values_.tolist() == list(range(-50, 50))
+    joint = (counts + 1.0) / (counts.sum() + counts.size)
+    np.testing.assert_allclose(est.interventional_proba_, front_door_adjustment(joint), atol=1e-12)
+
+
+def test_pandas_columns_count_like_their_values(rows):
+    x, a, m, y = rows
+    frame = pd.DataFrame(
+        {
+            "x": pd.Categorical(np.array(["smoker", "non-smoker"])[x]),
+            "a": pd.array(a, dtype="Int64"),
+            "m": pd.Series(np.array(["tar", "clean"])[m], dtype="string"),
+            "y": y,
+        }
+    )
+    est = FrontDoorAdjustment(beta=0.5).fit(frame["x"], frame["m"], frame["y"], a=frame["a"])
+    counts, labels = sorted_counts([np.asarray(frame[c], dtype=object) for c in "xamy"])
+    np.testing.assert_array_equal(est.counts_, counts)
+    assert est.treatment_values_.tolist() == ["non-smoker", "smoker"]
+    assert est.mediator_values_.tolist() == ["clean", "tar"]
+    # unobserved categories are not labels
+    extra = pd.Categorical(frame["x"], categories=["smoker", "vaper", "non-smoker"])
+    est_extra = FrontDoorAdjustment(beta=0.5).fit(extra, frame["m"], frame["y"], a=frame["a"])
+    assert est_extra.treatment_values_.tolist() == ["non-smoker", "smoker"]
+    np.testing.assert_array_equal(est_extra.counts_, counts)
+
+
+@pytest.mark.parametrize(
+    "values, error, match",
+    [
+        (np.array([1 + 1j, 2, 1, 2]), ValueError, "Complex data not supported"),
+        (np.array([0.0, np.inf, 1.0, 1.0]), ValueError, "infinite"),
+        (np.array([0, None, 1, 1], dtype=object), ValueError, "missing"),
+        (pd.array([0, None, 1, 1], dtype="Int64"), ValueError, "missing"),
+        (pd.Categorical(["a", None, "b", "b"]), ValueError, "missing"),
+        (pd.Series(["a", None, "b", "b"], dtype="string"), ValueError, "missing"),
+        (np.array([0, [1], 1, 1], dtype=object), TypeError, "x holds an unhashable value"),
+        (np.array(["2020-01-01", "NaT", "2020-01-02", "2020-01-01"], dtype="datetime64[D]"), ValueError, "missing"),
+    ],
+)
+def test_bad_column_values(values, error, match):
+    with pytest.raises(error, match=match):
+        FrontDoorAdjustment().fit(values, np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1]))
+
+
+def test_datetime_labels():
+    x = np.array(["2020-01-01", "2020-01-02"] * 4, dtype="datetime64[D]")
+    m = np.array([0, 1, 1, 0, 0, 1, 1, 0])
+    est = FrontDoorAdjustment().fit(x, m, m)
+    assert est.treatment_values_.dtype == x.dtype
+    assert est.treatment_values_.tolist() == sorted(set(x.tolist()))
+
+
+def test_count_table_too_large_is_refused():
+    n = 40_000
+    x = np.arange(n) % 20_000
+    with pytest.raises(ValueError, match=r"count table over \(x, m, y\) would have 800,000,000 cells"):
+        FrontDoorAdjustment().fit(x, np.arange(n), np.zeros(n, dtype=int))
+
+
+# ---------------------------------------------------------------------------
+# Numerically invalid inputs are rejected, not converted or reported as positivity.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "joint, dtype",
+    [
+        (np.full((2, 2, 2), 1 / 8) + 0j, "complex"),
+        (np.full((2, 2, 2), "0.125"), "<U5"),
+        ([[["0.25", "0.25"]], [["0.25", "0.25"]]], "<U4"),
+        (np.full((2, 2, 2), 1 / 8).astype(object), "object"),
+        (np.eye(2, dtype=bool)[:, None, :] & np.array([True, False])[:, None, None], "bool"),
+    ],
+)
+def test_joint_must_hold_real_numbers(joint, dtype):
+    with pytest.raises(TypeError, match=rf"joint must be a table of real numbers.*got dtype {dtype}"):
+        front_door_adjustment(joint)
+
+
+def test_integer_joint_is_accepted():
+    joint = np.zeros((2, 1, 1), dtype=np.int64)
+    joint[0, 0, 0] = 1  # sums to one, but nobody is treated with x=1
+    with pytest.raises(PositivityError):
+        front_door_adjustment(joint)
+
+
+@pytest.mark.parametrize(
+    "alpha, match",
+    [
+        (1e308, r"alpha parameter .* smoothed total finite; got alpha=1e\+308.*overflows"),
+        (float(np.finfo(float).max), "overflows"),
+        (np.inf, r"'alpha' parameter .* Got inf"),
+    ],
+)
+def test_alpha_that_overflows_is_rejected(rows, alpha, match):
+    x, a, m, y = rows
+    with pytest.raises(ValueError, match=match) as info:
+        FrontDoorAdjustment(alpha=alpha).fit(x, m, y, a=a)
+    assert not isinstance(info.value, PositivityError)
+    est = FrontDoorAdjustment().fit(x, m, y, a=a).set_params(alpha=alpha)
+    with pytest.raises(ValueError, match=match):
+        est.interventional_proba_
+
+
+def test_alpha_that_underflows_is_rejected(rows):
+    x, a, m, y = rows
+    with pytest.raises(ValueError, match="too small to smooth") as info:
+        FrontDoorAdjustment(alpha=1e-320).fit(x, m, y, a=a)
+    assert not isinstance(info.value, PositivityError)
+
+
+def test_huge_but_finite_alpha_is_smoothing(rows):
+    x, a, m, y = rows
+    est = FrontDoorAdjustment(alpha=1e300, beta=0.5).fit(x, m, y, a=a)
+    np.testing.assert_allclose(est.joint_, 1 / 16)
+    np.testing.assert_allclose(est.interventional_proba_, 0.5)
+    np.testing.assert_allclose(est.conditional_proba_, 0.5)
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import itertools
 import os
 
 import numpy as np
-import pytest
+import pandas as pd
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -404,6 +404,71 @@ def test_estimator_on_rows_equals_function_on_counts(counts, beta, repeat, shuff
         assert_close(shuffled.interventional_proba_, est.interventional_proba_, atol=1e-12)
         assert_close(shuffled.conditional_proba_, est.conditional_proba_, atol=1e-12)
     np.testing.assert_array_equal(shuffled.counts_, repeat * est.counts_)
+
+
+def _sort_based_counts(columns):
+    """Reference: the previous counting (np.unique per column, ravel_multi_index, bincount)."""
+    codes, labels = [], []
+    for values in columns:
+        try:
+            lab, inverse = np.unique(values, return_inverse=True)
+        except TypeError:  # unorderable labels: order of first appearance
+            inverse, lab = pd.factorize(values, sort=False)
+        codes.append(inverse.reshape(-1))
+        labels.append(np.asarray(lab))
+    shape = tuple(len(lab) for lab in labels)
+    counts = np.bincount(np.ravel_multi_index(tuple(codes), shape), minlength=int(np.prod(shape)))
+    return counts.reshape(shape), labels
+
+
+def _as_kind(codes, kind):
+    """Discrete values of one dtype family from integer codes 0..k-1."""
+    if kind == "offset int":
+        return codes.astype(np.int16) * 7 - 300
+    if kind == "wide int":  # value range too wide for offsets: hashed
+        return codes.astype(np.int64) * (2**61) - 2**62
+    if kind == "uint64":
+        return np.uint64(2**64 - 1) - codes.astype(np.uint64)
+    if kind == "bool":
+        return codes % 2 == 1
+    if kind == "float":
+        return codes * 0.5 - 1.0
+    if kind == "str":
+        return np.array(["b", "a", "ab", "0", "Z"])[codes]
+    if kind == "mixed object":
+        return np.array([3, "a", 1.5, "b", -1], dtype=object)[codes]
+    return codes
+
+
+@FAST
+@given(
+    kinds=st.lists(
+        st.sampled_from(["int", "offset int", "wide int", "uint64", "bool", "float", "str", "mixed object"]),
+        min_size=4,
+        max_size=4,
+    ),
+    sizes=st.lists(st.integers(1, 5), min_size=4, max_size=4),
+    n=st.integers(2, 80),
+    seed=seeds,
+)
+def test_counting_equals_the_sort_based_reference(kinds, sizes, n, seed):
+    rng = np.random.default_rng(seed)
+    columns = [_as_kind(rng.integers(0, k, n), kind) for kind, k in zip(kinds, sizes)]
+    counts, labels = _sort_based_counts(columns)  # axes x, a, m, y
+    assume(len(labels[0]) >= 2)
+    est = FrontDoorAdjustment(alpha=1.0, beta=0.5).fit(columns[0], columns[2], columns[3], a=columns[1])
+    np.testing.assert_array_equal(est.counts_, counts)
+    fitted = [est.treatment_values_, est.auxiliary_values_, est.mediator_values_, est.outcome_values_]
+    for got, expected in zip(fitted, labels):
+        assert got.tolist() == expected.tolist()
+    smoothed = (counts + 1.0) / (counts.sum() + counts.size)
+    assert_close(est.interventional_proba_, fd(smoothed, 0.5, "covariate"), atol=1e-12)
+    # the estimator form on the same columns counts the same table
+    table = np.empty((n, 3), dtype=object)
+    for j, column in enumerate([columns[0], columns[2], columns[1]]):
+        table[:, j] = column
+    est_table = FrontDoorAdjustment(alpha=1.0, beta=0.5).fit(table, np.asarray(columns[3], dtype=object))
+    np.testing.assert_array_equal(est_table.counts_, counts)
 
 
 @FAST

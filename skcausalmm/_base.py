@@ -38,7 +38,7 @@ from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 
 from ._compat import Interval, StrOptions, _fit_context
@@ -67,12 +67,52 @@ __all__ = [
 
 
 def resolve_device(device):
-    """Resolve ``"auto"`` to ``"cuda"`` when available, else ``"cpu"``."""
+    """Resolve ``"auto"`` to ``"cuda"`` when available, else ``"cpu"``; check any other device string."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available; use device='auto' or 'cpu'.")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a torch device string; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available; use device='auto' or 'cpu'.")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible.")
+    elif parsed.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError(f"device={device!r} was requested but MPS is not available; use device='auto' or 'cpu'.")
+    elif parsed.type != "cpu":
+        raise ValueError(f"device={device!r}: device type {parsed.type!r} is not supported; use 'auto', 'cpu' or 'cuda'.")
     return str(device)
+
+
+def _check_optimizer(optimizer):
+    """Return the optimiser class for ``optimizer`` (a name or a ``torch.optim.Optimizer`` subclass)."""
+    if isinstance(optimizer, str):
+        return _OPTIMIZERS[optimizer]
+    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        raise TypeError(
+            f"optimizer must be one of {sorted(_OPTIMIZERS)} or a torch.optim.Optimizer subclass, got {optimizer!r}."
+        )
+    if issubclass(optimizer, torch.optim.LBFGS):
+        raise ValueError(
+            "optimizer=torch.optim.LBFGS re-evaluates the loss through a closure at every step, which the "
+            "mini-batch training step does not provide; use 'adam', 'adamw', 'sgd' or another first-order "
+            "optimiser."
+        )
+    return optimizer
+
+
+def _check_callbacks(callbacks):
+    for i, cb in enumerate(callbacks or []):
+        named = isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[0], str)
+        if not isinstance(cb[1] if named else cb, Callback):
+            raise TypeError(
+                f"callbacks[{i}] must be a skorch callback instance or a (name, callback) tuple, got {cb!r}."
+            )
 
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -232,6 +272,14 @@ class BaseMultimodalEstimator(BaseEstimator):
         self.n_missing_ = {name: int((~availability[:, j]).sum()) for j, name in enumerate(names)}
         self.input_scaling_ = self._input_stats(data, availability)
         self.device_ = resolve_device(self.device)
+        optimizer = _check_optimizer(self.optimizer)
+        _check_callbacks(self.callbacks)
+        if self.max_epochs == 0:
+            warnings.warn(
+                f"{type(self).__name__}(max_epochs=0): the network is not trained; its predictions come "
+                "from the initial weights.",
+                UserWarning,
+            )
         n = availability.shape[0]
 
         rng = check_random_state(self.random_state)
@@ -253,7 +301,6 @@ class BaseMultimodalEstimator(BaseEstimator):
             else:
                 train_ds, train_split = TensorDictDataset(X_t, y_t), None
 
-            optimizer = _OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer
             net = self._net_class(
                 module=self._module_class,
                 criterion=self._criterion_class,

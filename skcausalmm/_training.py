@@ -24,6 +24,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 
+from .modules._batching import iter_batches
 from .modules.encoders import InputStandardizer
 from .modules.imbalance import (
     GradientProjector,
@@ -53,47 +54,6 @@ AVAILABILITY_KEY = "__availability__"
 
 #: Rows per batch for prediction-time passes.
 PREDICT_BATCH_SIZE = 256
-
-
-def iter_batches(data, batch_size, *, order=None, pad=False, device=None):
-    """Yield ``(batch, n_valid)``: consecutive mini-batches of a dict of arrays or tensors.
-
-    Parameters
-    ----------
-    data : dict of str to ndarray or torch.Tensor
-        Arrays sharing their first dimension.
-    batch_size : int
-        Rows per batch.
-    order : torch.Tensor of int, default=None
-        Row order (a permutation for shuffled training); consecutive rows
-        when None.
-    pad : bool, default=False
-        Pad the last batch with zero rows to ``batch_size``. float32 matrix
-        products may differ in the last bits with the number of rows; a
-        constant batch shape keeps a row's result from depending on how many
-        rows are computed with it.
-    device : str or torch.device, default=None
-        Move each batch there (numpy arrays are converted to tensors).
-
-    Yields
-    ------
-    batch : dict of str to torch.Tensor
-    n_valid : int
-        Rows of the batch that are data (the rest is padding).
-    """
-    n = next(iter(data.values())).shape[0]
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        index = order[start:stop] if order is not None else slice(start, stop)
-        batch = {}
-        for key, value in data.items():
-            chunk = value[index]
-            if not isinstance(chunk, torch.Tensor):
-                chunk = torch.from_numpy(chunk)
-            if pad and stop - start < batch_size:
-                chunk = torch.cat([chunk, chunk.new_zeros((batch_size - (stop - start),) + tuple(chunk.shape[1:]))])
-            batch[key] = chunk if device is None else chunk.to(device)
-        yield batch, stop - start
 
 
 # --------------------------------------------------------------------------- data

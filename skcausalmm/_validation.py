@@ -79,7 +79,37 @@ class ModalityDict(SliceDict):
                 + ", ".join(f"{k}={v}" for k, v in lengths.items())
                 + "."
             )
-        super().__init__(**items)
+        dict.__init__(self, **items)
+        self._len = next(iter(lengths.values())) if lengths else 0
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return dict.__getitem__(self, key)
+        if isinstance(key, tuple) and len(key) == 2 and key[1] is Ellipsis:
+            key = key[0]  # scikit-learn indexes arrays as X[rows, ...]
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            raise ValueError(
+                f"A ModalityDict cannot be indexed by integers (that would drop the sample axis); index it "
+                f"with a slice, an index array or a boolean mask, e.g. [{key}:{key + 1}] for one sample."
+            )
+        return type(self)({name: _take_rows(value, key) for name, value in self.items()})
+
+    def __setitem__(self, key, value):
+        if not isinstance(key, str):
+            raise TypeError(f"Modality names must be strings, got {key!r}.")
+        if not hasattr(value, "shape"):
+            value = np.asarray(value)
+        length = _first_dim(key, value)
+        if len(self) and self.keys() - {key} and length != self._len:
+            raise ValueError(f"Modality {key!r} has {length} samples, but the other modalities have {self._len}.")
+        if not (self.keys() - {key}):
+            self._len = length
+        dict.__setitem__(self, key, value)
+
+    def update(self, other=(), /, **kwargs):
+        """Set several modalities (each checked like ``X[name] = value``)."""
+        for key, value in {**dict(other), **kwargs}.items():
+            self[key] = value
 
     def __repr__(self):
         parts = ", ".join(
@@ -93,6 +123,13 @@ class ModalityDict(SliceDict):
     __hash__ = None
 
 
+def _take_rows(value, index):
+    """Rows ``index`` of one modality (by position: ``.iloc`` for pandas objects)."""
+    if hasattr(value, "iloc"):
+        return value.iloc[index]
+    return value[index]
+
+
 def _first_dim(name, value):
     shape = getattr(value, "shape", None)
     if shape is None or len(shape) == 0:
@@ -102,6 +139,11 @@ def _first_dim(name, value):
 
 def _to_numpy(name, value):
     """Convert one modality to a numpy array (no copy when possible)."""
+    if sp.issparse(value):
+        raise TypeError(
+            f"Modality {name!r} is a scipy sparse matrix; sparse input is not supported. Densify it "
+            "first with .toarray() (or reduce it, e.g. with TruncatedSVD)."
+        )
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor
         return value.detach().cpu().numpy()
     if hasattr(value, "to_numpy"):  # pandas
@@ -116,7 +158,14 @@ def _to_numpy(name, value):
 
 def _check_one(name, array, allow_missing=False):
     """Check one modality array and return it as float32 (all-NaN rows kept if ``allow_missing``)."""
-    if array.dtype.kind in "OUSV":
+    if array.dtype.kind in "USV" or (
+        array.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in array.flat)
+    ):
+        raise TypeError(
+            f"Modality {name!r} must be numeric, got dtype {array.dtype} (strings); convert them to "
+            "numbers first (e.g. with OneHotEncoder or OrdinalEncoder for categories)."
+        )
+    if array.dtype.kind == "O":
         try:
             array = array.astype(np.float64)
         except (TypeError, ValueError) as exc:
@@ -367,7 +416,17 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
             if name.startswith("__"):
                 raise ValueError(f"Modality names may not start with '__' (reserved), got {name!r}.")
             data[name] = _check_one(name, _to_numpy(name, value), allow_missing)
-    elif sp.issparse(X) or hasattr(X, "ndim") or isinstance(X, (list, tuple)) or hasattr(X, "__array__"):
+    elif isinstance(X, (list, tuple)) and X and all(getattr(v, "ndim", 0) >= 2 for v in X):
+        raise TypeError(
+            f"X is a {type(X).__name__} of {len(X)} arrays; pass a dict {{name: array}} (or a "
+            "ModalityDict) so that each modality has a name, or one 2-D table with `modalities`."
+        )
+    elif sp.issparse(X):
+        raise TypeError(
+            "X is a scipy sparse matrix; sparse input is not supported. Densify it first with "
+            ".toarray(), or pass a dict of dense modality arrays."
+        )
+    elif hasattr(X, "ndim") or isinstance(X, (list, tuple)) or hasattr(X, "__array__"):
         if estimator is None:
             raise TypeError("Table input needs the estimator to validate against.")
         data = {

@@ -77,9 +77,9 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         Weight of the InfoNCE loss between context and auxiliary projections.
     adversary_weight : float or "auto", default="auto"
         Weight of the mediator's adversarial objective (0 disables the adversary).
-        ``"auto"``: 5 with ``"reversal"``, 40 with ``"confusion"`` (the values that worked on
-        the confounded benchmark; too small leaks the confounder into the mediator, too large
-        also removes the content).
+        ``"auto"``: 5 with ``"reversal"``, 40 with ``"confusion"`` (chosen on the confounded
+        benchmark, see the docs page "Front-door classifier": too small leaks the confounder
+        into the mediator, too large also removes the content).
     adversary_ramp : float, default=0.5
         Fraction of training over which the adversary weight grows linearly from 0.
     conditional_adversary : bool, default=True

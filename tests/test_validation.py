@@ -245,3 +245,84 @@ def test_modality_dict_behaviour():
 def test_check_modalities_converts_tensors_and_frames():
     data = check_modalities({"t": torch.ones(4, 2, dtype=torch.float64), "f": pd.DataFrame(np.ones((4, 3)))})
     assert all(v.dtype == np.float32 and v.flags.c_contiguous for v in data.values())
+
+
+# ------------------------------------------------------------------ reliability of the door (issue 15)
+def test_modality_dict_with_dataframes_slices_rows():
+    X, y = make_data(n=60)
+    frame = pd.DataFrame(X["tabular"], columns=list("abcde"), index=np.arange(100, 160))
+    Xd = ModalityDict({"image": X["image"], "tabular": frame})
+    part = Xd[[0, 1]]
+    assert part["tabular"].shape == (2, 5) and list(part["tabular"].index) == [100, 101]
+    np.testing.assert_array_equal(Xd[np.arange(60) < 3]["tabular"].to_numpy(), X["tabular"][:3])
+    Xtr, Xte, ytr, yte = train_test_split(Xd, y, test_size=0.25, random_state=0, stratify=y)
+    assert len(Xtr["tabular"]) == 45 and len(Xte["image"]) == 15
+    scores = cross_val_score(LateFusionClassifier(**FAST), Xd, y, cv=2)
+    assert scores.mean() > 0.7
+    with pytest.raises(ValueError, match=r"e.g. \[3:4\] for one sample"):
+        Xd[3]
+    with pytest.raises(ValueError, match="Modality 'extra' has 5 samples, but the other modalities have 60"):
+        Xd["extra"] = np.zeros((5, 2))
+    with pytest.raises(ValueError, match="Modality 'extra' has 5 samples"):
+        Xd.update({"extra": np.zeros((5, 2))})
+
+
+@pytest.mark.parametrize(
+    "make_X, exc, msg",
+    [
+        (lambda X: [X["image"], X["tabular"]], TypeError, r"list of 2 arrays; pass a dict \{name: array\}"),
+        (lambda X: {**X, "tabular": __import__("scipy.sparse").sparse.csr_matrix(X["tabular"])}, TypeError,
+         "'tabular' is a scipy sparse matrix; .* .toarray()"),
+        (lambda X: {**X, "tabular": X["tabular"].astype(str)}, TypeError, "'tabular' must be numeric, .*strings"),
+        (lambda X: __import__("scipy.sparse").sparse.csr_matrix(X["tabular"]), TypeError, "sparse input is not supported"),
+    ],
+    ids=["list of arrays", "sparse modality", "numeric strings", "sparse table"],
+)
+def test_container_and_dtype_errors(make_X, exc, msg):
+    X, y = make_data(n=30)
+    with pytest.raises(exc, match=msg):
+        LateFusionClassifier(max_epochs=1).fit(make_X(X), y)
+
+
+@pytest.mark.parametrize("device", ["tpu", "meta", "", "cuda:99", "mps"])
+def test_bad_device_strings_are_clear(device):
+    X, y = make_data(n=30)
+    if device == "mps" and hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
+        pytest.skip("MPS is available here")
+    with pytest.raises(ValueError, match=f"device={device!r}"):
+        LateFusionClassifier(max_epochs=1, device=device).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, exc, msg",
+    [
+        ({"callbacks": [42]}, TypeError, r"callbacks\[0\] must be a skorch callback"),
+        ({"optimizer": dict}, TypeError, "optimizer must be one of"),
+        ({"optimizer": torch.nn.Linear}, TypeError, "optimizer must be one of"),
+        ({"optimizer": torch.optim.LBFGS}, ValueError, "LBFGS re-evaluates the loss through a closure"),
+        ({"class_weight": {0: np.nan}}, ValueError, "class_weight values must be finite and non-negative"),
+        ({"class_weight": {0: -1.0}}, ValueError, "class_weight values must be finite and non-negative"),
+    ],
+    ids=["callback", "optimizer dict", "optimizer module", "lbfgs", "class weight nan", "class weight negative"],
+)
+def test_bad_training_parameters_are_clear(params, exc, msg):
+    X, y = make_data(n=30)
+    with pytest.raises(exc, match=msg):
+        LateFusionClassifier(max_epochs=1, **params).fit(X, y)
+
+
+def test_fit_leaves_the_global_torch_rng_alone_and_warns_on_zero_epochs():
+    X, y = make_data(n=30)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    LateFusionClassifier(max_epochs=1, random_state=0).fit(X, y)
+    torch.testing.assert_close(torch.rand(3), expected)
+    with pytest.warns(UserWarning, match="max_epochs=0"):
+        LateFusionClassifier(max_epochs=0).fit(X, y)
+
+
+def test_diverging_training_is_refused():
+    X, y = make_data(n=60)
+    with pytest.raises(ValueError, match="training diverged .* learning rate"):
+        LateFusionClassifier(max_epochs=3, optimizer="sgd", lr=1e8, random_state=0).fit(X, y)

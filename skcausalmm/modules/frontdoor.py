@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._batching import iter_batches
 from ._layers import gradient_reversal, make_mlp
 
 __all__ = [
@@ -261,10 +262,9 @@ class FrontDoorNetwork(nn.Module):
         Replacement for the default :class:`FrontDoorHead`; same call convention.
     mediator_normalization : {"layer", None}, default=None
         ``"layer"`` normalises the mediator features (layer normalisation without affine
-        parameters) so that the encoder cannot defeat the adversary by inflating ``m``
-        (a CNN mediator diverged that way at adversary weight 5); on the tabular benchmark
-        it made the mediator leak the confounder (β = 1 above the content-only ceiling), so
-        the default (None) uses the encoder output as is.
+        parameters) so that the encoder cannot defeat the adversary by inflating ``m``;
+        the default (None) uses the encoder output as is (the docs page "Front-door
+        classifier" reports what each choice did on the confounded benchmark).
     adversary_objective : {"reversal", "confusion"}, default="reversal"
         How the mediator is trained against the adversary (the adversary itself always
         minimises its MSE). ``"reversal"``: gradient reversal, the mediator maximises the
@@ -598,8 +598,8 @@ class FrontDoorNetwork(nn.Module):
         self._check_input(X)
         n = len(X[self.predominant])
         contexts, auxiliaries = [], []
-        for start in range(0, n, batch_size):
-            batch = {name: X[name][start : start + batch_size] for name in [self.predominant, *self.auxiliary]}
+        inputs = {name: X[name] for name in [self.predominant, *self.auxiliary]}
+        for batch, _ in iter_batches(inputs, batch_size):
             features = self.encode(batch)
             contexts.append(features["context"])
             auxiliaries.append(features["auxiliary"])

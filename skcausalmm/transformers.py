@@ -100,6 +100,12 @@ class ModalityTransformer(TransformerMixin, BaseEstimator):
                     raise ValueError(f"Transformer of modality {name!r} must be an estimator, 'drop' or 'passthrough'; got {tr!r}.")
                 self.transformers_[name] = tr
             else:
+                if isinstance(tr, type) or not (hasattr(tr, "fit") and hasattr(tr, "transform")):
+                    what = f"the class {tr.__name__} (pass an instance: {tr.__name__}())" if isinstance(tr, type) else repr(tr)
+                    raise TypeError(
+                        f"Transformer of modality {name!r} must be a scikit-learn transformer instance (with fit "
+                        f"and transform), 'drop' or 'passthrough'; got {what}."
+                    )
                 flat = data[name].reshape(data[name].shape[0], -1)
                 present = ~np.isnan(flat[:, 0])
                 if not present.any():
@@ -126,6 +132,15 @@ class ModalityTransformer(TransformerMixin, BaseEstimator):
         missing = set(self.modality_shapes_) - set(data)
         if missing:
             raise ValueError(f"X lacks the modalities {sorted(missing)} seen in fit.")
+        extra = set(data) - set(self.modality_shapes_)
+        if extra:
+            raise ValueError(f"X has modalities {sorted(extra)} that were not seen in fit ({sorted(self.modality_shapes_)}).")
+        for name, array in data.items():
+            if tuple(array.shape[1:]) != tuple(self.modality_shapes_[name]):
+                raise ValueError(
+                    f"Modality {name!r} has per-sample shape {tuple(array.shape[1:])}, but ModalityTransformer was "
+                    f"fitted with {tuple(self.modality_shapes_[name])}."
+                )
         out = {}
         for name, array in data.items():
             tr = self.transformers_.get(name, self.remainder)

@@ -326,3 +326,16 @@ def test_diverging_training_is_refused():
     X, y = make_data(n=60)
     with pytest.raises(ValueError, match="training diverged .* learning rate"):
         LateFusionClassifier(max_epochs=3, optimizer="sgd", lr=1e8, random_state=0).fit(X, y)
+
+
+def test_modality_transformer_checks_its_transformers_and_inputs():
+    X, y = make_data(n=20)
+    with pytest.raises(TypeError, match="'tabular' must be a scikit-learn transformer instance.*got 42"):
+        ModalityTransformer({"tabular": 42}).fit(X)
+    with pytest.raises(TypeError, match=r"the class StandardScaler \(pass an instance: StandardScaler\(\)\)"):
+        ModalityTransformer({"tabular": StandardScaler}).fit(X)
+    prep = ModalityTransformer({"tabular": StandardScaler()}).fit(X)
+    with pytest.raises(ValueError, match=r"modalities \['extra'\] that were not seen in fit"):
+        prep.transform({**X, "extra": X["tabular"]})
+    with pytest.raises(ValueError, match=r"'image' has per-sample shape \(1, 4, 16\)"):
+        prep.transform({"image": X["image"].reshape(20, 1, 4, 16), "tabular": X["tabular"]})

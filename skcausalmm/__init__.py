@@ -7,6 +7,7 @@ from .fusion import LateFusionClassifier
 from .mla import MLAClassifier
 from .ogm import OGMGEClassifier
 from .pareto import MMParetoClassifier
+from .redcore import RedCoreClassifier
 from .transformers import ModalityTransformer
 
 __version__ = "0.1.0.dev0"
@@ -21,6 +22,7 @@ __all__ = [
     "ModalityTransformer",
     "OGMGEClassifier",
     "PositivityError",
+    "RedCoreClassifier",
     "check_modalities",
     "front_door_adjustment",
     "__version__",

@@ -20,9 +20,10 @@ from sklearn.metrics import accuracy_score, check_scoring, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ._availability import availability_scores
 from ._validation import DEFAULT_MODALITY, _resolve_selector, _split_selector
 
-__all__ = ["modality_scores", "shapley_contributions", "imbalance_summary"]
+__all__ = ["availability_scores", "imbalance_summary", "modality_scores", "shapley_contributions"]
 
 
 def _final_step(estimator, X):

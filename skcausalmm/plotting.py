@@ -1,6 +1,8 @@
 """Optional matplotlib helpers (install the ``plot`` extra: ``pip install skcausalmm[plot]``)."""
 
-__all__ = ["plot_contributions"]
+from ._availability import plot_availability_scores
+
+__all__ = ["plot_availability_scores", "plot_contributions"]
 
 
 def _pyplot():

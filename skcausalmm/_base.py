@@ -272,7 +272,7 @@ class BaseMultimodalEstimator(BaseEstimator):
         self.n_missing_ = {name: int((~availability[:, j]).sum()) for j, name in enumerate(names)}
         self.input_scaling_ = self._input_stats(data, availability)
         self.device_ = resolve_device(self.device)
-        optimizer = _check_optimizer(self.optimizer)
+        _check_optimizer(self.optimizer)
         _check_callbacks(self.callbacks)
         if self.max_epochs == 0:
             warnings.warn(
@@ -301,29 +301,8 @@ class BaseMultimodalEstimator(BaseEstimator):
             else:
                 train_ds, train_split = TensorDictDataset(X_t, y_t), None
 
-            net = self._net_class(
-                module=self._module_class,
-                criterion=self._criterion_class,
-                optimizer=optimizer,
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                iterator_train=TensorBatchIterator,
-                iterator_train__shuffle=True,
-                iterator_train__seed=int(rng.randint(2**31 - 1)),
-                iterator_valid=TensorBatchIterator,
-                dataset=TensorDictDataset,
-                train_split=train_split,
-                callbacks=self._callbacks(),
-                device=self.device_,
-                verbose=int(self.verbose),
-                input_stats=self.input_scaling_,
-                modality_names=names,
-                pass_availability=self._supports_missing,
-                **_prefixed("module", self._module_params(self.modality_shapes_, self._n_outputs())),
-                **_prefixed("criterion", self._criterion_params(self._class_weight_tensor(y))),
-                **self._net_params(),
+            net = self._make_net(
+                self._class_weight_tensor(y), train_split=train_split, seed=int(rng.randint(2**31 - 1))
             )
             self.net_ = net
             net.initialize()
@@ -339,6 +318,39 @@ class BaseMultimodalEstimator(BaseEstimator):
         self.history_ = net.history
         self.n_epochs_ = len(net.history)
         return self
+
+    def _make_net(self, class_weight, train_split=None, seed=None):
+        """The skorch net of this estimator (not initialised), from its parameters and fitted settings.
+
+        Needs ``modality_names_``, ``modality_shapes_``, ``input_scaling_``,
+        ``device_`` and whatever ``_module_params`` reads (e.g. ``classes_``);
+        ``fit`` calls it, and so can code that rebuilds a fitted estimator
+        from saved parameters and weights.
+        """
+        return self._net_class(
+            module=self._module_class,
+            criterion=self._criterion_class,
+            optimizer=_check_optimizer(self.optimizer),
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=TensorBatchIterator,
+            iterator_train__shuffle=True,
+            iterator_train__seed=seed,
+            iterator_valid=TensorBatchIterator,
+            dataset=TensorDictDataset,
+            train_split=train_split,
+            callbacks=self._callbacks(),
+            device=self.device_,
+            verbose=int(self.verbose),
+            input_stats=self.input_scaling_,
+            modality_names=self.modality_names_,
+            pass_availability=self._supports_missing,
+            **_prefixed("module", self._module_params(self.modality_shapes_, self._n_outputs())),
+            **_prefixed("criterion", self._criterion_params(class_weight)),
+            **self._net_params(),
+        )
 
     def _check_finite(self, net):
         """Refuse to return a model whose training diverged."""

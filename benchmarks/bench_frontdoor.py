@@ -106,7 +106,7 @@ def confounded(predominant, cfg, seeds):
         )
         ceilings = train.ceilings
         X, y = train.data, train.target
-        common = dict(max_epochs=cfg["epochs"], batch_size=cfg["batch_size"], random_state=seed)
+        common = dict(max_epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=1e-3, random_state=seed)
 
         # the causal target every model is compared with: P(y | do(x_p), a) on the OOD test set
         truth = confounded_interventional_proba(test_out.content, test_out.auxiliary_label)
@@ -197,7 +197,7 @@ def real(cfg, n_folds, seed=0):
         scores = {}
         for train, test in StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(y, y):
             Xtr, Xte = X[train], X[test]
-            common = dict(max_epochs=cfg["real_epochs"], batch_size=128, random_state=seed)
+            common = dict(max_epochs=cfg["real_epochs"], batch_size=128, lr=1e-3, random_state=seed)
             fd = Pipeline([("prep", ModalityTransformer(tabular)),
                            ("clf", FrontDoorMultimodalClassifier(predominant="pix", **common))])
             fd.fit(Xtr, y[train])

@@ -55,8 +55,12 @@ SETUPS = {
 RESULTS = Path(__file__).parent / "results" / "imbalance.json"
 
 
+#: Extra estimator parameters from the command line (``--lr``).
+EXTRA = {}
+
+
 def make_model(name, views, epochs, seed):
-    clf = METHODS[name](max_epochs=epochs, random_state=seed, device="cpu")
+    clf = METHODS[name](max_epochs=epochs, random_state=seed, device="cpu", **EXTRA)
     tabular = {v: StandardScaler() for v in views if v != "pix"}
     return make_pipeline(ModalityTransformer(tabular), clf)
 
@@ -171,12 +175,15 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 30, the estimators' default; 2 with --quick)")
     parser.add_argument("--folds", type=int, default=None, help="CV folds (default 5; 2 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=None, help="learning rate of every method (default: theirs)")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (1: the networks are small, and 2 threads on a busy 2-core machine stall)"
     )
     parser.add_argument("--no-confounded", action="store_true", help="skip the confounded section")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.lr is not None:
+        EXTRA["lr"] = args.lr
     epochs = args.epochs or (2 if args.quick else 30)
     folds = args.folds or (2 if args.quick else 5)
     torch.set_num_threads(args.threads)

@@ -110,7 +110,7 @@ def plot(rows, path):
     columns = ["standardize=False", "default (standardize=True)", "scaled by hand"]
     labels = [f"{r['estimator']}\n{r['views']}" for r in rows]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4.0))
     for i, column in enumerate(columns):
         means = [r[column]["mean"] for r in rows]
         errs = [r[column]["std"] for r in rows]
@@ -119,7 +119,7 @@ def plot(rows, path):
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
     ax.axhline(0.95, color="grey", lw=0.8, ls="--")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     ax.set_title("Raw mfeat views, estimator defaults")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -4,6 +4,7 @@ from ._validation import ModalityDict, check_modalities
 from .adjustment import FrontDoorAdjustment, PositivityError, front_door_adjustment
 from .frontdoor import FrontDoorMultimodalClassifier
 from .fusion import LateFusionClassifier
+from .infomin import CausalInfoMinClassifier
 from .mla import MLAClassifier
 from .ogm import OGMGEClassifier
 from .pareto import MMParetoClassifier
@@ -13,6 +14,7 @@ from .transformers import ModalityTransformer
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CausalInfoMinClassifier",
     "FrontDoorAdjustment",
     "FrontDoorMultimodalClassifier",
     "LateFusionClassifier",

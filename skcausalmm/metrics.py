@@ -21,9 +21,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._availability import availability_scores
+from ._spurious import spurious_sufficiency
 from ._validation import DEFAULT_MODALITY, _resolve_selector, _split_selector
 
-__all__ = ["availability_scores", "imbalance_summary", "modality_scores", "shapley_contributions"]
+__all__ = [
+    "availability_scores",
+    "imbalance_summary",
+    "modality_scores",
+    "shapley_contributions",
+    "spurious_sufficiency",
+]
 
 
 def _final_step(estimator, X):

@@ -3,11 +3,14 @@
 from ._confounded import confounded_ceilings, confounded_interventional_proba, make_confounded_multimodal
 from ._mfeat import load_multiple_features
 from ._missing import mask_modalities
+from ._shortcut import make_shortcut_multimodal, shortcut_patch_positions
 
 __all__ = [
     "confounded_ceilings",
     "confounded_interventional_proba",
     "load_multiple_features",
     "make_confounded_multimodal",
+    "make_shortcut_multimodal",
     "mask_modalities",
+    "shortcut_patch_positions",
 ]

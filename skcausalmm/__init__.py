@@ -5,6 +5,7 @@ from .adjustment import FrontDoorAdjustment, PositivityError, front_door_adjustm
 from .frontdoor import FrontDoorMultimodalClassifier
 from .fusion import LateFusionClassifier
 from .infomin import CausalInfoMinClassifier
+from .io import load, save
 from .mla import MLAClassifier
 from .ogm import OGMGEClassifier
 from .pareto import MMParetoClassifier
@@ -27,5 +28,7 @@ __all__ = [
     "RedCoreClassifier",
     "check_modalities",
     "front_door_adjustment",
+    "load",
+    "save",
     "__version__",
 ]

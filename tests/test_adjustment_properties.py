@@ -8,7 +8,6 @@ of ``docs/adjustment.md`` is checked family by family.
 """
 
 import itertools
-import os
 
 import numpy as np
 import pandas as pd
@@ -18,16 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 from skcausalmm.adjustment import FrontDoorAdjustment, front_door_adjustment
 
-settings.register_profile(
-    "ci",
-    derandomize=True,
-    deadline=None,
-    max_examples=60,
-    suppress_health_check=[HealthCheck.too_slow],
-    print_blob=True,
-)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# the derandomised CI profile is registered and loaded in the root conftest.py
 
 FAST = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 SLOWER = settings(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])

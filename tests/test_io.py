@@ -4,7 +4,6 @@ Every public estimator on the shared base is discovered (as in ``tests/test_comm
 round-tripped; tampered files must fail with a clear error and run nothing.
 """
 
-import inspect
 import json
 import os
 import pickle
@@ -18,10 +17,10 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from skorch.callbacks import EpochScoring
 
-import skcausalmm
 from skcausalmm import FrontDoorMultimodalClassifier, LateFusionClassifier, RedCoreClassifier
-from skcausalmm._base import BaseMultimodalEstimator
 from skcausalmm.io import FORMAT_VERSION, _decode, _encode, load, save
+
+from .test_common import all_estimators
 
 torch.set_num_threads(1)
 
@@ -45,16 +44,6 @@ SMALL = dict(
 
 #: Estimators that cannot be saved yet, by class name, with the attribute save must name.
 UNSUPPORTED = {}
-
-
-def all_estimators():
-    """The public estimator classes on the shared base, in ``__all__`` order."""
-    found = []
-    for name in skcausalmm.__all__:
-        obj = getattr(skcausalmm, name)
-        if inspect.isclass(obj) and issubclass(obj, BaseMultimodalEstimator) and not inspect.isabstract(obj):
-            found.append(obj)
-    return found
 
 
 def small(cls, **extra):

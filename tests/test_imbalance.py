@@ -270,3 +270,12 @@ def test_fit_on_image_and_table(cls):
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
     assert sorted(clf.modality_proba(X)) == ["image", "table"]
+
+
+def test_moved_net_classes_keep_their_old_import_path():
+    from skcausalmm import _training
+    from skcausalmm.modules import imbalance
+
+    for name in ("OGMGENet", "MMParetoNet", "MLANet"):
+        with pytest.warns(DeprecationWarning, match=f"moved to skcausalmm._training.{name}"):
+            assert getattr(imbalance, name) is getattr(_training, name)

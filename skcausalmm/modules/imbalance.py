@@ -398,3 +398,23 @@ class UnimodalLoss(nn.Module):
     def forward(self, outputs, y):
         """Return the cross-entropy."""
         return F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
+
+
+#: The skorch steps of the three methods moved to :mod:`skcausalmm._training` (the skorch layer);
+#: the old import path keeps working, without this module importing that layer at load time.
+_MOVED_TO_TRAINING = ("OGMGENet", "MMParetoNet", "MLANet")
+
+
+def __getattr__(name):
+    if name in _MOVED_TO_TRAINING:
+        import warnings
+
+        from .. import _training
+
+        warnings.warn(
+            f"skcausalmm.modules.imbalance.{name} moved to skcausalmm._training.{name}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(_training, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from ._validation import ModalityDict, check_modalities
 from .adjustment import FrontDoorAdjustment, PositivityError, front_door_adjustment
+from .contrastive_ica import ContrastiveICA
 from .frontdoor import FrontDoorMultimodalClassifier
 from .fusion import LateFusionClassifier
 from .infomin import CausalInfoMinClassifier
@@ -16,6 +17,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "CausalInfoMinClassifier",
+    "ContrastiveICA",
     "FrontDoorAdjustment",
     "FrontDoorMultimodalClassifier",
     "LateFusionClassifier",

@@ -21,12 +21,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._availability import availability_scores
+from ._identifiability import heldout_linear_r2, identifiability_scores, mean_corr_coef
 from ._spurious import spurious_sufficiency
 from ._validation import DEFAULT_MODALITY, _resolve_selector, _split_selector
 
 __all__ = [
     "availability_scores",
+    "heldout_linear_r2",
+    "identifiability_scores",
     "imbalance_summary",
+    "mean_corr_coef",
     "modality_scores",
     "shapley_contributions",
     "spurious_sufficiency",

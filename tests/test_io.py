@@ -43,7 +43,7 @@ SMALL = dict(
 )
 
 #: Estimators that cannot be saved yet, by class name, with the attribute save must name.
-UNSUPPORTED = {}
+UNSUPPORTED = {"ContrastiveICA": "pca_|ica_"}
 
 
 def small(cls, **extra):

@@ -1,0 +1,153 @@
+"""Tests of the contrastive torch modules: similarities, symmetric InfoNCE, encoders, network."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import ortho_group
+
+from skcausalmm.modules.contrastive import (
+    ContrastiveNetwork,
+    IdentityEncoder,
+    SkipMLPEncoder,
+    SymmetricInfoNCELoss,
+    multimodal_info_nce,
+    similarity_matrix,
+    symmetric_info_nce,
+)
+
+GEOMETRIES = ["sphere", "box"]
+
+
+def _pair(seed, n=16, d=4):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(n, d, generator=g, dtype=torch.float64)
+    b = a + 0.3 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    return a, b
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 20), d=st.integers(1, 6), geometry=st.sampled_from(GEOMETRIES),
+       temperature=st.floats(0.05, 5.0))
+def test_symmetric_under_swapping_modalities(seed, n, d, geometry, temperature):
+    a, b = _pair(seed, n, d)
+    ab = symmetric_info_nce(a, b, temperature, geometry)
+    ba = symmetric_info_nce(b, a, temperature, geometry)
+    torch.testing.assert_close(ab, ba)
+    # the two directed terms are different in general, their mean is what is symmetric
+    _, (t1, t2) = symmetric_info_nce(a, b, temperature, geometry, return_terms=True)
+    torch.testing.assert_close(0.5 * (t1 + t2), ab)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+@pytest.mark.parametrize("n", [2, 7, 64])
+def test_constant_embeddings_give_log_n(geometry, n):
+    a = torch.full((n, 3), 0.7, dtype=torch.float64)
+    b = torch.full((n, 3), 0.7, dtype=torch.float64)
+    assert float(symmetric_info_nce(a, b, 0.1, geometry)) == pytest.approx(math.log(n), abs=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), d=st.integers(2, 6))
+def test_sphere_loss_invariant_to_common_rotation(seed, d):
+    a, b = _pair(seed, 12, d)
+    q = torch.as_tensor(ortho_group.rvs(d, random_state=seed), dtype=torch.float64)
+    torch.testing.assert_close(symmetric_info_nce(a, b, 0.2), symmetric_info_nce(a @ q, b @ q, 0.2))
+
+
+def test_box_loss_invariant_to_common_permutation_and_sign_flip_but_not_rotation():
+    a, b = _pair(0, 12, 4)
+    perm = torch.tensor([2, 0, 3, 1])
+    signs = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+    base = symmetric_info_nce(a, b, 1.0, "box")
+    torch.testing.assert_close(base, symmetric_info_nce(a[:, perm] * signs, b[:, perm] * signs, 1.0, "box"))
+    q = torch.as_tensor(ortho_group.rvs(4, random_state=1), dtype=torch.float64)
+    assert abs(float(base - symmetric_info_nce(a @ q, b @ q, 1.0, "box"))) > 1e-4
+
+
+def test_similarity_values():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    b = torch.tensor([[3.0, 0.0], [1.0, 1.0]])
+    torch.testing.assert_close(similarity_matrix(a, b, "sphere"), torch.tensor([[1.0, 2**-0.5], [0.0, 2**-0.5]]))
+    torch.testing.assert_close(similarity_matrix(a, b, "box"), torch.tensor([[-2.0, -1.0], [-5.0, -2.0]]))
+
+
+def test_aligned_pairs_have_lower_loss_than_shuffled():
+    a, b = _pair(3, 32, 5)
+    for geometry in GEOMETRIES:
+        assert symmetric_info_nce(a, b, 0.5, geometry) < symmetric_info_nce(a, b[torch.randperm(32)], 0.5, geometry)
+
+
+def test_bad_arguments():
+    a = torch.zeros(4, 3)
+    with pytest.raises(ValueError, match="geometry"):
+        symmetric_info_nce(a, a, 1.0, "torus")
+    with pytest.raises(ValueError, match="temperature"):
+        symmetric_info_nce(a, a, 0.0)
+    with pytest.raises(ValueError, match="same shape"):
+        symmetric_info_nce(a, torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="at least two"):
+        multimodal_info_nce({"x": a})
+
+
+def test_multimodal_loss_is_mean_over_pairs():
+    a, b = _pair(1)
+    c = b.flip(0)
+    loss, pairs = multimodal_info_nce({"a": a, "b": b, "c": c}, 0.5)
+    assert set(pairs) == {("a", "b"), ("a", "c"), ("b", "c")}
+    expected = (symmetric_info_nce(a, b, 0.5) + symmetric_info_nce(a, c, 0.5) + symmetric_info_nce(b, c, 0.5)) / 3
+    torch.testing.assert_close(loss, expected)
+    crit = SymmetricInfoNCELoss(0.5)
+    torch.testing.assert_close(crit({"embeddings": {"a": a, "b": b, "c": c}}), expected)
+    assert set(crit.last_terms_) == {"infonce_a_b", "infonce_a_c", "infonce_b_c"}
+
+
+def test_skip_encoder_starts_linear_and_trains_the_mlp():
+    torch.manual_seed(0)
+    enc = SkipMLPEncoder(5, 3, hidden_size=16, n_hidden=2)
+    x = torch.randn(10, 5)
+    torch.testing.assert_close(enc(x), enc.linear(x))
+    assert float(enc.mlp[-1].weight.detach().abs().sum()) == 0.0
+    # one gradient step makes the non-linear branch non-zero (it is trainable, not frozen)
+    opt = torch.optim.SGD(enc.parameters(), lr=0.1)
+    loss = (enc(x) ** 2).sum() + enc(x).sum()
+    loss.backward()
+    opt.step()
+    assert float(enc.mlp[-1].weight.detach().abs().sum()) > 0.0
+    with pytest.raises(ValueError, match="n_hidden"):
+        SkipMLPEncoder(5, 3, n_hidden=0)
+
+
+def test_network_forward_and_identity_encoder():
+    net = ContrastiveNetwork({"x": SkipMLPEncoder(4, 2, 8, 1), "t": IdentityEncoder()})
+    X = {"x": torch.randn(6, 4), "t": torch.randn(6, 2)}
+    out = net(X)
+    assert set(out["embeddings"]) == {"x", "t"}
+    assert out["embeddings"]["x"].shape == (6, 2)
+    torch.testing.assert_close(out["embeddings"]["t"], X["t"])
+    torch.testing.assert_close(net.encode(X["x"], "x"), out["embeddings"]["x"])
+    with pytest.raises(ValueError, match="at least two"):
+        ContrastiveNetwork({"x": IdentityEncoder()})
+
+
+def test_training_aligns_two_linear_views():
+    """A few hundred steps of symmetric InfoNCE make paired views of a shared latent retrievable."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(256, 3))
+    xa = torch.tensor(z @ rng.normal(size=(3, 5)), dtype=torch.float32)
+    xb = torch.tensor(z @ rng.normal(size=(3, 4)), dtype=torch.float32)
+    net = ContrastiveNetwork({"a": SkipMLPEncoder(5, 3, 16, 1), "b": SkipMLPEncoder(4, 3, 16, 1)})
+    crit = SymmetricInfoNCELoss(0.1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    with torch.no_grad():
+        start = float(crit(net({"a": xa, "b": xb})))
+    for _ in range(200):
+        opt.zero_grad()
+        loss = crit(net({"a": xa, "b": xb}))
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.5 * start

@@ -5,10 +5,9 @@ import os
 import torch
 from hypothesis import HealthCheck, settings
 
-# pytest-xdist runs one worker per core: keep torch to one thread per worker so
-# that workers do not fight over the cores.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    torch.set_num_threads(1)
+# Tests use tiny networks: one torch thread is fastest, and under pytest-xdist (one worker per
+# core) it keeps the workers from fighting over the cores.
+torch.set_num_threads(1)
 
 # Property tests: a derandomised, bounded profile in CI (.ci/run sets CI=true), the default elsewhere.
 settings.register_profile(

@@ -27,6 +27,7 @@ The training loop, the batching and the callbacks live in
 """
 
 import copy
+import inspect
 import numbers
 import warnings
 
@@ -102,6 +103,22 @@ def _check_optimizer(optimizer):
             "optimizer=torch.optim.LBFGS re-evaluates the loss through a closure at every step, which the "
             "mini-batch training step does not provide; use 'adam', 'adamw', 'sgd' or another first-order "
             "optimiser."
+        )
+    if not any("step" in vars(c) for c in optimizer.__mro__ if c not in (torch.optim.Optimizer, object)):
+        raise TypeError(
+            f"optimizer={optimizer.__name__} does not implement step(); pass a concrete torch.optim.Optimizer "
+            "subclass such as torch.optim.Adam, or one of 'adam', 'adamw', 'sgd'."
+        )
+    try:
+        accepted = inspect.signature(optimizer.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtin signatures
+        accepted = {}
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    missing = [name for name in ("lr", "weight_decay") if accepted and name not in accepted and not takes_kwargs]
+    if missing:
+        raise TypeError(
+            f"optimizer={optimizer.__name__} does not take {' or '.join(missing)}, which the training step passes "
+            "(lr and weight_decay); use 'adam', 'adamw', 'sgd' or an optimiser that accepts both."
         )
     return optimizer
 
@@ -205,9 +222,10 @@ class BaseMultimodalEstimator(BaseEstimator):
         if not self.standardize:
             return None
         kinds = self.encoders or {}
-        return {
+        return {  # precomputed embeddings (an "identity" encoder) reach the network unchanged
             name: standardization_stats(array, availability[:, j], kind=kinds.get(name))
             for j, (name, array) in enumerate(data.items())
+            if not (isinstance(kinds.get(name), str) and kinds.get(name) == "identity")
         }
 
     def _split(self, n, y, rng):
@@ -455,15 +473,25 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseMultimodalEstimator):
     def _encode_y(self, y, n_samples):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        y = np.asarray(y)
+        try:
+            y = np.asarray(y)
+        except (TypeError, ValueError) as exc:  # ragged lists and the like
+            raise ValueError(f"y could not be converted to a 1-D array of class labels: {exc}") from None
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected.", DataConversionWarning)
+        if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+            raise ValueError(f"y should be a 1d array of class labels, got an array of shape {y.shape} instead.")
+        if y.dtype.kind == "c":
+            raise ValueError(f"y has complex dtype {y.dtype}: complex data is not supported as class labels.")
         y = column_or_1d(y, warn=False)
         if y.shape[0] != n_samples:
             raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}.")
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinity.")
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise ValueError(f"y is not a valid classification target: {exc}") from None
         classes, y_enc = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
             raise ValueError(
@@ -483,6 +511,11 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseMultimodalEstimator):
             if bad:
                 raise ValueError(f"class_weight values must be finite and non-negative, got {bad}.")
         weights = compute_class_weight(cw, classes=self.classes_, y=self.classes_[y_enc])
+        if not (weights[np.unique(y_enc)] > 0).any():
+            raise ValueError(
+                f"class_weight={cw!r} gives weight 0 to every class in y, so the training loss is undefined; "
+                "give at least one class a positive weight."
+            )
         return torch.as_tensor(weights, dtype=torch.float32)
 
     def _split(self, n, y_enc, rng):

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from sklearn.utils.validation import validate_data
 from skorch.helper import SliceDict
 
@@ -127,6 +128,8 @@ def _take_rows(value, index):
     """Rows ``index`` of one modality (by position: ``.iloc`` for pandas objects)."""
     if hasattr(value, "iloc"):
         return value.iloc[index]
+    if isinstance(value, torch.Tensor) and isinstance(index, slice) and (index.step or 1) < 0:
+        index = torch.as_tensor(np.arange(value.shape[0])[index].copy())  # torch slices take no negative step
     return value[index]
 
 
@@ -292,6 +295,8 @@ def _resolve_selector(name, selector, columns, n_columns):
             f"The column selector of modality {name!r} ({selector!r}) is not one of the accepted forms: "
             f"{SELECTOR_FORMS}."
         ) from exc
+    if sel.ndim == 1 and sel.size == 0:
+        raise ValueError(f"The column selector of modality {name!r} is empty: it selects no column.")
     if sel.ndim > 1 or sel.dtype.kind not in "biuUSO":
         raise ValueError(
             f"The column selector of modality {name!r} ({selector!r}) is not one of the accepted forms: "
@@ -406,6 +411,12 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
             raise ValueError(
                 "`modalities` selects columns of a 2-D array or DataFrame, but X "
                 "is already a dict of modalities; leave `modalities=None`."
+            )
+        if image_shapes:
+            raise ValueError(
+                "`image_shapes` reshapes columns of a 2-D array or DataFrame, but X is already a dict of "
+                "modalities; give each image modality its shape in the dict (e.g. (n, 1, 16, 15)) and leave "
+                "`image_shapes=None`."
             )
         if len(X) == 0:
             raise ValueError("X is an empty dict: at least one modality is required.")

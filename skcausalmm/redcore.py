@@ -229,6 +229,9 @@ class RedCoreClassifier(TransformerMixin, MultimodalClassifierMixin):
                 f"{already[0]!r} already has missing rows; pass train_missing_rates=None to train on the data as given."
             )
         if isinstance(rates, dict):
+            unknown = sorted(set(rates) - set(data))
+            if unknown:
+                raise ValueError(f"train_missing_rates names unknown modalities {unknown}; X has {list(data)}.")
             bad = {k: v for k, v in rates.items() if not isinstance(v, numbers.Real) or not 0 <= v < 1}
             if bad:
                 raise ValueError(f"train_missing_rates values must be in [0, 1), got {bad}.")

@@ -82,3 +82,9 @@ def test_input_standardizer_scales_and_zeroes_missing_rows():
     torch.testing.assert_close(out["b"][0], torch.zeros(1))
     assert set(dict(layer.named_buffers())) == {"mean_0", "scale_0"}  # saved with the weights
     assert list(layer.parameters()) == []  # nothing to train
+
+
+def test_an_encoder_class_instead_of_an_instance_is_a_clear_error():
+    factory = EncoderFactory({"tab": (5,)}, specs={"tab": nn.Linear})
+    with pytest.raises(TypeError, match="Encoder of modality 'tab': got the class Linear; pass a module instance"):
+        factory("tab", 4)

@@ -158,6 +158,11 @@ def make_encoder(sample_shape, out_features, hidden_size=64, kind=None):
     sample_shape = tuple(int(s) for s in sample_shape)
     if isinstance(kind, nn.Module):
         return copy.deepcopy(kind)
+    if isinstance(kind, type):
+        raise TypeError(
+            f"got the class {kind.__name__}; pass a module instance (e.g. {kind.__name__}(...)), a kind name "
+            f"({', '.join(ENCODER_KINDS)}) or a callable f(sample_shape, out_features)."
+        )
     if callable(kind) and not isinstance(kind, str):
         return kind(sample_shape, out_features)
     kind = default_kind(sample_shape) if kind is None else kind

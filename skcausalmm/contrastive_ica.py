@@ -273,14 +273,31 @@ class ContrastiveICA(MultimodalTransformerMixin):
         self.pca_, self.ica_ = {}, {}
         for name in self.modality_names_:
             rep = self._representation(module, X[name], name)
-            if self.pca_components is not None:
-                self.pca_[name] = PCA(self.pca_components, random_state=seed).fit(rep)
-                rep = self.pca_[name].transform(rep)
-            else:
-                self.pca_[name] = None
-            self.ica_[name] = FastICA(
-                whiten="unit-variance", max_iter=self.max_iter_ica, random_state=seed
-            ).fit(rep)
+            self._check_representation(name, rep)
+            try:
+                if self.pca_components is not None:
+                    self.pca_[name] = PCA(self.pca_components, random_state=seed).fit(rep)
+                    rep = self.pca_[name].transform(rep)
+                else:
+                    self.pca_[name] = None
+                self.ica_[name] = FastICA(
+                    whiten="unit-variance", max_iter=self.max_iter_ica, random_state=seed
+                ).fit(rep)
+            except ValueError as exc:  # a degenerate (rank-deficient) representation reaches the whitening
+                raise ValueError(self._degenerate_message(name, f"ICA could not be fitted ({exc})")) from None
+
+    def _degenerate_message(self, name, what):
+        return (
+            f"ContrastiveICA: the learned representation of modality {name!r} is degenerate: {what}. Likely "
+            f"causes: a constant or nearly constant modality, a learning rate too large (lr={self.lr!r}), or too "
+            f"few units (hidden_size={self.hidden_size!r}, n_components={self.n_components!r})."
+        )
+
+    def _check_representation(self, name, rep):
+        if not np.isfinite(rep).all():
+            raise ValueError(self._degenerate_message(name, "it is not finite"))
+        if rep.shape[0] > 1 and np.all(rep.std(axis=0) <= 1e-12):
+            raise ValueError(self._degenerate_message(name, "it is constant across samples"))
 
     # -------------------------------------------------------------- transform
     def _representation(self, module, x, name):

@@ -18,6 +18,7 @@ Nothing here knows about scikit-learn; the estimator layer is
 
 import math
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
@@ -221,6 +222,23 @@ class MultimodalNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Return the loss module's value for the batch."""
         return self.criterion_(y_pred, y_true)
+
+    def predict_proba(self, X):
+        """Softmax of the network's ``"logits"``, over encoded classes (what skorch's scoring callbacks use).
+
+        The estimator's own ``predict_proba`` adds what a method computes after training (e.g. the
+        front door's dictionary average); this one serves skorch's ``EpochScoring`` and friends
+        during training, whose labels are the encoded classes too.
+        """
+        probas = []
+        for yp in self.forward_iter(X, training=False):
+            logits = yp["logits"] if isinstance(yp, dict) else yp
+            probas.append(torch.softmax(logits.detach(), dim=1).float().cpu().numpy())
+        return np.concatenate(probas, 0)
+
+    def predict(self, X):
+        """Encoded class of the largest probability (see :meth:`predict_proba`)."""
+        return self.predict_proba(X).argmax(axis=1)
 
 
 class _EpochMeans:

@@ -44,3 +44,24 @@ def test_prediction_time_parameters_are_checked_once_per_call(monkeypatch):
     monkeypatch.setattr(FrontDoorMultimodalClassifier, "_predict_params", lambda self: calls.append(1) or original(self))
     clf.predict_proba(X)  # three prediction batches
     assert len(calls) == 1
+
+
+def test_skorch_scoring_callbacks_work_on_dict_input():
+    from skorch.callbacks import EarlyStopping, EpochScoring, GradientNormClipping, LRScheduler
+
+    X, y = make_data(n=90)
+    callbacks = [
+        ("train_accuracy", EpochScoring("accuracy", on_train=True, name="train_accuracy", lower_is_better=False)),
+        ("valid_accuracy", EpochScoring("accuracy", name="valid_accuracy", lower_is_better=False)),
+        ("valid_bacc", EpochScoring("balanced_accuracy", name="valid_bacc", lower_is_better=False)),
+        ("clip", GradientNormClipping(1.0)),
+        ("lr", LRScheduler(policy="StepLR", step_size=1, gamma=0.5)),
+        ("stop", EarlyStopping(monitor="valid_bacc", lower_is_better=False, patience=50)),
+    ]
+    clf = LateFusionClassifier(max_epochs=4, early_stopping=True, callbacks=callbacks, random_state=0).fit(X, y)
+    last = clf.history_[-1]
+    # the scorers see the same batch outputs as the built-in per-epoch accuracies
+    assert abs(last["train_accuracy"] - last["train_acc"]) < 1e-12
+    assert abs(last["valid_accuracy"] - last["valid_acc"]) < 1e-12
+    assert 0.0 <= last["valid_bacc"] <= 1.0 and "valid_bacc_best" in last
+    assert clf.net_.optimizer_.param_groups[0]["lr"] < clf.lr  # the scheduler ran

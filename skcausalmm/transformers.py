@@ -167,4 +167,7 @@ class ModalityTransformer(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.dict = True
+        tags.input_tags.allow_nan = True  # missing (all-NaN) blocks pass through
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float32"]  # every output modality is float32
         return tags

@@ -65,3 +65,13 @@ def test_skorch_scoring_callbacks_work_on_dict_input():
     assert abs(last["valid_accuracy"] - last["valid_acc"]) < 1e-12
     assert 0.0 <= last["valid_bacc"] <= 1.0 and "valid_bacc_best" in last
     assert clf.net_.optimizer_.param_groups[0]["lr"] < clf.lr  # the scheduler ran
+
+
+def test_checkpoint_and_progress_bar_callbacks_on_dict_input(tmp_path, capsys):
+    from skorch.callbacks import Checkpoint, ProgressBar
+
+    X, y = make_data(n=90)
+    callbacks = [Checkpoint(dirname=str(tmp_path), monitor="valid_loss_best"), ProgressBar()]
+    LateFusionClassifier(max_epochs=2, early_stopping=True, callbacks=callbacks, random_state=0).fit(X, y)
+    assert {"params.pt", "optimizer.pt", "history.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert "it/s" in capsys.readouterr().err  # the bar was drawn

@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import DEFAULT_MODALITY, _resolve_selector
+from ._validation import modality_columns
 
 __all__ = ["availability_scores", "plot_availability_scores", "availability_patterns"]
 
@@ -71,16 +71,7 @@ class _Blocks:
         if table.ndim != 2:
             raise ValueError(f"Table input must be 2-D, got shape {table.shape}.")
         self.X, self.n = table, table.shape[0]
-        modalities = getattr(final, "modalities", None)
-        columns = getattr(X, "columns", None)
-        if modalities is None:
-            self.columns = {DEFAULT_MODALITY: np.arange(table.shape[1])}
-        else:
-            self.columns = {}
-            for name, sel in modalities.items():
-                if isinstance(sel, tuple) and len(sel) == 2 and isinstance(sel[1], (tuple, list)):
-                    sel = sel[0]  # a (selector, shape) pair
-                self.columns[name] = _resolve_selector(name, sel, columns, table.shape[1])
+        self.columns = modality_columns(getattr(final, "modalities", None), getattr(X, "columns", None), table.shape[1])
         self.names = list(self.columns)
         self.present = {k: ~self._all_nan(table[:, idx]) for k, idx in self.columns.items()}
 

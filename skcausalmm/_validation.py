@@ -284,6 +284,21 @@ def _split_selector(name, selector):
     return selector, None
 
 
+def modality_columns(modalities, columns, n_columns):
+    """Integer column indices of each modality of a table (what ``modalities`` selects).
+
+    ``modalities=None`` is one modality, ``"X"``, made of every column; a
+    ``(selector, shape)`` pair selects by its selector. Used by the metrics
+    that replace a modality's block in a table.
+    """
+    if modalities is None:
+        return {DEFAULT_MODALITY: np.arange(n_columns)}
+    return {
+        name: _resolve_selector(name, _split_selector(name, selector)[0], columns, n_columns)
+        for name, selector in modalities.items()
+    }
+
+
 def _resolve_selector(name, selector, columns, n_columns):
     """Turn a column selector into an integer index array."""
     if isinstance(selector, slice):

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._availability import availability_scores
 from ._identifiability import heldout_linear_r2, identifiability_scores, mean_corr_coef
 from ._spurious import spurious_sufficiency
-from ._validation import DEFAULT_MODALITY, _resolve_selector, _split_selector
+from ._validation import modality_columns
 
 __all__ = [
     "availability_scores",
@@ -114,15 +114,9 @@ class _Masker:
             self.X = X.to_numpy(dtype=np.float64, copy=True) if is_frame else np.array(X, dtype=np.float64)
             if self.X.ndim != 2:
                 raise ValueError(f"Table input must be 2-D, got shape {self.X.shape}.")
-            modalities = getattr(estimator, "modalities", None)
-            columns = getattr(X, "columns", None)
-            if modalities is None:
-                self.columns = {DEFAULT_MODALITY: np.arange(self.X.shape[1])}
-            else:
-                self.columns = {
-                    name: _resolve_selector(name, _split_selector(name, sel)[0], columns, self.X.shape[1])
-                    for name, sel in modalities.items()
-                }
+            self.columns = modality_columns(
+                getattr(estimator, "modalities", None), getattr(X, "columns", None), self.X.shape[1]
+            )
             self.names = list(self.columns)
             self.fill = {k: self._fill_value(k, self.X[:, idx]) for k, idx in self.columns.items()}
 

@@ -123,6 +123,11 @@ class ModalityDict(SliceDict):
 
     __hash__ = None
 
+    def __reduce__(self):
+        # pickle would set the items before the instance's own state (the shared length);
+        # rebuild through __init__ instead, so that copies sent to other processes are checked too
+        return (type(self), (dict(self),))
+
 
 def _take_rows(value, index):
     """Rows ``index`` of one modality (by position: ``.iloc`` for pandas objects)."""

@@ -339,3 +339,15 @@ def test_modality_transformer_checks_its_transformers_and_inputs():
         prep.transform({**X, "extra": X["tabular"]})
     with pytest.raises(ValueError, match=r"'image' has per-sample shape \(1, 4, 16\)"):
         prep.transform({"image": X["image"].reshape(20, 1, 4, 16), "tabular": X["tabular"]})
+
+
+def test_modality_dict_pickles_and_deepcopies():
+    import copy
+    import pickle
+
+    from skcausalmm import ModalityDict
+
+    X = ModalityDict({"a": np.zeros((3, 2)), "b": np.ones((3, 1))})
+    for clone in (pickle.loads(pickle.dumps(X)), copy.deepcopy(X)):
+        assert type(clone) is ModalityDict and len(clone) == 3 and clone == X
+        assert clone[[0, 2]]["a"].shape == (2, 2)

@@ -41,7 +41,8 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     is our own derivation (see the documentation page "Front-door classifier"), not a
     formula quoted from the paper.
 
-    ``beta`` and ``approximation`` are used at prediction time only: ``set_params(beta=...)``
+    ``beta``, ``approximation`` and ``n_prototypes`` are used at prediction time only:
+    ``set_params(beta=...)``
     on a fitted estimator changes ``predict_proba`` without refitting, so one fit serves a
     whole β sweep. (``GridSearchCV`` still refits per candidate, as it does for every
     parameter.) With a single modality there is no auxiliary modality, the network is a
@@ -59,10 +60,20 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         accuracy (absent modalities at their training mean, i.e. zero after standardisation;
         :func:`skcausalmm.metrics.shapley_contributions`) is chosen, ties broken by the
         accuracy of the detached linear per-modality heads.
-    approximation : {"exact", "nwgm"}, default="exact"
-        Exact dictionary average of probabilities, or the normalised weighted geometric
-        mean (softmax of averaged logits; cheaper memory, less accurate). Prediction time
-        only.
+    approximation : {"prototypes", "exact", "nwgm"}, default="prototypes"
+        How ``predict_proba`` averages over the dictionary. ``"prototypes"``: the exact
+        average of probabilities over ``n_prototypes`` weighted k-means prototypes of the
+        dictionary (built at fit time; both β terms and the attention use them); on the
+        bundled Multiple Features data it moves the probabilities by a mean total variation
+        of 0.001 to 0.007 from ``"exact"`` (tested: at most 0.01) and predicts 5 to 20 times
+        faster (docs page "Prediction speed"). ``"exact"``: the exact average over all ``dictionary_size``
+        entries. ``"nwgm"``: the normalised weighted geometric mean over all entries
+        (softmax of averaged logits; less accurate). Prediction time only.
+    n_prototypes : int, default=64
+        Number of prototypes of ``approximation="prototypes"`` (the whole dictionary when
+        it has no more entries). Prediction cost is linear in it. Prediction time only:
+        another value rebuilds the prototypes from the fitted dictionary at the next
+        prediction (k-means seeded at fit time, so reproducible).
     mediator_size : int, default=32
         Size of the mediator ``m``.
     context_size : int, default=32
@@ -94,7 +105,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         tables.
     dictionary_size : int, default=2000
         Number of dictionary entries (all training samples when there are fewer).
-        Prediction cost is linear in it.
+        The cost of ``approximation="exact"`` is linear in it.
     dictionary : {"sample", "kmeans"}, default="sample"
         Random training samples with uniform weights, or k-means prototypes weighted by
         cluster size.
@@ -167,7 +178,8 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         **MultimodalClassifierMixin._parameter_constraints,
         "beta": [Interval(numbers.Real, 0, 1, closed="both")],
         "predominant": [str],
-        "approximation": [StrOptions({"exact", "nwgm"})],
+        "approximation": [StrOptions({"prototypes", "exact", "nwgm"})],
+        "n_prototypes": [Interval(numbers.Integral, 1, None, closed="left")],
         "mediator_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "context_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "auxiliary_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -190,7 +202,8 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         beta=0.5,
         predominant="auto",
         *,
-        approximation="exact",
+        approximation="prototypes",
+        n_prototypes=64,
         mediator_size=32,
         context_size=32,
         auxiliary_size=32,
@@ -224,10 +237,12 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         device="auto",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.beta = beta
         self.predominant = predominant
         self.approximation = approximation
+        self.n_prototypes = n_prototypes
         self.mediator_size = mediator_size
         self.context_size = context_size
         self.auxiliary_size = auxiliary_size
@@ -261,17 +276,20 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     _module_class = FrontDoorNetwork
     _criterion_class = FrontDoorLoss
 
     # ------------------------------------------------------------------ fit
-    def _prepare(self, data, y):
-        """Choose the predominant modality and resolve the adversary settings."""
+    def _prepare(self, data, y, sample_weight=None):
+        """Choose the predominant modality and resolve the adversary settings (kept on a warm start)."""
+        if self._continues():
+            return
         names = list(data)
         self.modality_shapley_ = None
         if self.predominant == "auto":
-            predominant = names[0] if len(names) == 1 else self._warm_up(data, self.classes_[y])
+            predominant = names[0] if len(names) == 1 else self._warm_up(data, self.classes_[y], sample_weight)
         elif self.predominant in names:
             predominant = self.predominant
         else:
@@ -295,7 +313,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.adversary_weight_ = float(weight)
         self.mediator_normalization_ = normalization
 
-    def _warm_up(self, data, y):
+    def _warm_up(self, data, y, sample_weight=None):
         """Fit a short late-fusion model; return the modality with the largest Shapley contribution."""
         warm = LateFusionClassifier(
             encoders=self.encoders,
@@ -309,7 +327,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             class_weight=self.class_weight,
             device=self.device,
             random_state=self.random_state,
-        ).fit(data, y)
+        ).fit(data, y, sample_weight=sample_weight)
         proba = warm.modality_proba(data)
         self.modality_contributions_ = {
             name: float(np.mean(warm.classes_[p.argmax(axis=1)] == y)) for name, p in proba.items()
@@ -342,13 +360,14 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             "dictionary": self.dictionary,
             "attention": self.attention,
             "mediator_normalization": self.mediator_normalization_,
+            "n_prototypes": self.n_prototypes,
         }
 
     def _criterion_params(self, class_weight):
         return {"class_weight": class_weight, "contrastive_weight": self.contrastive_weight}
 
-    def _after_fit(self, X, y, generator):
-        super()._after_fit(X, y, generator)  # builds the dictionary
+    def _after_fit(self, X, y, generator, sample_weight=None):
+        super()._after_fit(X, y, generator, sample_weight)  # builds the dictionary
         if self.predominant == "auto" and self.auxiliary_modalities_:
             return  # contributions measured by the warm-up
         module = self.net_.module_
@@ -364,15 +383,20 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         beta = self.beta
         if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= float(beta) <= 1.0:
             raise ValueError(f"beta must be a real number in [0, 1], got {beta!r}.")
-        if self.approximation not in ("exact", "nwgm"):
-            raise ValueError(f"approximation must be 'exact' or 'nwgm', got {self.approximation!r}.")
-        return {"beta": float(beta), "approximation": self.approximation}
+        if self.approximation not in ("prototypes", "exact", "nwgm"):
+            raise ValueError(
+                f"approximation must be 'prototypes', 'exact' or 'nwgm', got {self.approximation!r}."
+            )
+        n_prototypes = self.n_prototypes
+        if isinstance(n_prototypes, bool) or not isinstance(n_prototypes, numbers.Integral) or n_prototypes < 1:
+            raise ValueError(f"n_prototypes must be a positive integer, got {n_prototypes!r}.")
+        return {"beta": float(beta), "approximation": self.approximation, "n_prototypes": int(n_prototypes)}
 
     def front_door_terms(self, X):
         """Both β endpoints: Pearl's front door and the auxiliary-conditional one.
 
         ``predict_proba`` at any β is ``β * pearl + (1 - β) * conditional`` (with
-        ``approximation="exact"``), so a whole β sweep costs one call.
+        ``approximation="prototypes"`` or ``"exact"``), so a whole β sweep costs one call.
 
         Parameters
         ----------
@@ -386,12 +410,11 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         conditional : ndarray of shape (n_samples, n_classes)
             ``P_0(y | do(x), a)``, the prediction at β = 0.
         """
-        approximation = self._predict_params()["approximation"]
+        params = self._predict_params()
+        params.pop("beta")
 
         def terms(module, batch, availability):
-            return {
-                str(beta): module.predict_proba(batch, beta=beta, approximation=approximation) for beta in (1.0, 0.0)
-            }
+            return {str(beta): module.predict_proba(batch, beta=beta, **params) for beta in (1.0, 0.0)}
 
         parts = self._map_batches(X, terms)
         pearl, conditional = (np.concatenate([p[k] for p in parts]).astype(np.float64) for k in ("1.0", "0.0"))

@@ -29,13 +29,17 @@ with ``attn_j(a) = softmax_j(ẑ_a · ẑ_a_j / tau + log w_j)`` the neural stan
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import torch
 import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from ._batching import iter_batches
 from ._layers import gradient_reversal, make_mlp
+from ._losses import cross_entropy
 
 __all__ = [
     "FrontDoorHead",
@@ -72,8 +76,18 @@ def front_door_average(
     stands for ``P(x'_j | a_i)``. The first term is Pearl's front door (β = 1); the second is
     the front door inside the stratum of the auxiliary modality (β = 0). The average over
     the dictionary is computed in chunks of ``chunk_size`` entries, so memory is
-    ``n × chunk_size × n_classes``. With ``approximation="nwgm"`` each term is replaced by
-    its normalised weighted geometric mean, the softmax of the weighted average of logits.
+    ``n × chunk_size × max(hidden, n_classes)`` (at most 64 entries at once with the
+    default head). With ``approximation="nwgm"`` each term is
+    replaced by its normalised weighted geometric mean, the softmax of the weighted average
+    of logits.
+
+    With the default :class:`FrontDoorHead` the first layer is split into a sample part and
+    a dictionary part (:meth:`FrontDoorHead.first_layer`): ``W_m m_i + b`` once per sample,
+    ``W_r r_j + W_a z_j`` (β term) and ``W_r r_j`` (β < 1 term) once per dictionary entry,
+    so that the only ``n × J`` work is ``relu(a_i + c_j)``, the output layer and the softmax
+    (laid out as ``(n, hidden, J)``: the softmax runs over a middle axis, which is much
+    faster on CPU than over a short last one). Any other head is called on broadcast
+    triples. Both compute the same average (to rounding).
 
     Parameters
     ----------
@@ -111,21 +125,34 @@ def front_door_average(
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
     exact = approximation == "exact"
-    m = mediator[:, None, :]
     marginal = conditional = None
-    for start in range(0, contexts.shape[0], chunk_size):
-        stop = start + chunk_size
-        r = contexts[None, start:stop]
+    if _splits_first_layer(head):
+        # the head's first layer, part by part: sample parts (n, h), dictionary parts (J, h)
+        base = head.first_layer(mediator=mediator)
         if beta > 0.0:
-            logits = head(m, r, dictionary_auxiliaries[None, start:stop])
-            values = logits.softmax(dim=-1) if exact else logits
-            term = torch.einsum("ncy,c->ny", values, weights[start:stop])
-            marginal = term if marginal is None else marginal + term
+            offsets = head.first_layer(context=contexts, auxiliary=dictionary_auxiliaries, bias=False)
+            marginal = _average_split_head(head, base, offsets, weights, exact, chunk_size)
         if beta < 1.0:
-            logits = head(m, r, auxiliary[:, None, :])
-            values = logits.softmax(dim=-1) if exact else logits
-            term = torch.einsum("ncy,nc->ny", values, log_attention[:, start:stop].exp())
-            conditional = term if conditional is None else conditional + term
+            own = base + head.first_layer(auxiliary=auxiliary, bias=False)
+            offsets = head.first_layer(context=contexts, bias=False)
+            conditional = _average_split_head(
+                head, own, offsets, log_attention.exp(), exact, chunk_size
+            )
+    else:
+        m = mediator[:, None, :]
+        for start in range(0, contexts.shape[0], chunk_size):
+            stop = start + chunk_size
+            r = contexts[None, start:stop]
+            if beta > 0.0:
+                logits = head(m, r, dictionary_auxiliaries[None, start:stop])
+                values = logits.softmax(dim=-1) if exact else logits
+                term = torch.einsum("ncy,c->ny", values, weights[start:stop])
+                marginal = term if marginal is None else marginal + term
+            if beta < 1.0:
+                logits = head(m, r, auxiliary[:, None, :])
+                values = logits.softmax(dim=-1) if exact else logits
+                term = torch.einsum("ncy,nc->ny", values, log_attention[:, start:stop].exp())
+                conditional = term if conditional is None else conditional + term
     if not exact:
         marginal = None if marginal is None else marginal.softmax(dim=-1)
         conditional = None if conditional is None else conditional.softmax(dim=-1)
@@ -134,6 +161,54 @@ def front_door_average(
     if conditional is None:
         return marginal
     return beta * marginal + (1.0 - beta) * conditional
+
+
+def _splits_first_layer(head):
+    """Whether ``head`` is a :class:`FrontDoorHead` whose forward pass is the default one."""
+    return (
+        isinstance(head, FrontDoorHead)
+        and type(head).forward is FrontDoorHead.forward
+        and head.context_layer is not None
+        and head.auxiliary_layer is not None
+    )
+
+
+def _average_split_head(head, base, offsets, weights, exact, chunk_size):
+    """``Σ_j weights[., j] softmax(output(relu(base_i + offsets_j)))`` for a :class:`FrontDoorHead`.
+
+    ``base`` is (n, h), ``offsets`` (J, h), ``weights`` (J,) or (n, J); returns (n, C).
+    Computed in the layout (h, n, chunk), chunks of at most ``_SPLIT_CHUNK`` entries (they
+    stay in cache): the output layer is then one plain (C, h) @ (h, n · chunk) product and
+    the softmax runs over the leading class axis, with no copies (torch's softmax over a
+    short last axis, and a matmul that needs a transposed copy, are each several times
+    slower on CPU). Without ``exact``, returns the logits of the weighted average of the
+    hidden activations (the weights sum to one, so these are the weighted average of the
+    logits).
+    """
+    weight = head.output_layer.weight
+    bias = head.output_layer.bias
+    n, size = base.shape
+    base_t = base.T.contiguous()[:, :, None]  # (h, n, 1)
+    chunk_size = min(chunk_size, _SPLIT_CHUNK)
+    total = None
+    for start in range(0, offsets.shape[0], chunk_size):
+        stop = start + chunk_size
+        hidden = (base_t + offsets[start:stop].T.contiguous()[:, None, :]).relu_()  # (h, n, c)
+        w = weights[..., start:stop]
+        if exact:
+            logits = (weight @ hidden.view(size, -1)).view(len(weight), n, -1)  # (C, n, c)
+            if bias is not None:
+                logits += bias[:, None, None]
+            values = logits.softmax(dim=0)
+        else:
+            values = hidden
+        term = values @ w if w.ndim == 1 else (values * w[None]).sum(dim=-1)  # (C or h, n)
+        total = term if total is None else total + term
+    total = total.T
+    return total if exact else head.output_layer(total)
+
+
+_SPLIT_CHUNK = 64
 
 
 def _check_beta(beta):
@@ -205,6 +280,41 @@ class FrontDoorHead(nn.Module):
             hidden = hidden + part
         return self.output_layer(torch.relu(hidden))
 
+    def first_layer(self, mediator=None, context=None, auxiliary=None, bias=True):
+        """Sum of the given parts of the first layer, before the activation.
+
+        ``first_layer(mediator=m) + first_layer(context=r, auxiliary=z, bias=False)`` is the
+        pre-activation of :meth:`forward`; the prediction computes the sample parts and the
+        dictionary parts separately, once each (see :func:`front_door_average`).
+
+        Parameters
+        ----------
+        mediator, context, auxiliary : torch.Tensor of shape (..., size) or None
+            The inputs whose parts are summed (None: left out). They must broadcast.
+        bias : bool, default=True
+            Add the first layer's bias (once).
+
+        Returns
+        -------
+        pre_activation : torch.Tensor of shape (..., hidden_size)
+            ``W_m m + W_r r + W_a z (+ b)`` over the given parts.
+        """
+        parts = []
+        if mediator is not None:
+            parts.append(nn.functional.linear(mediator, self.mediator_layer.weight))
+        if self.context_layer is not None and context is not None:
+            parts.append(self.context_layer(context))
+        if self.auxiliary_layer is not None and auxiliary is not None:
+            parts.append(self.auxiliary_layer(auxiliary))
+        if not parts:
+            raise ValueError("first_layer needs at least one of mediator, context, auxiliary.")
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        if bias and self.mediator_layer.bias is not None:
+            total = total + self.mediator_layer.bias
+        return total
+
 
 # --------------------------------------------------------------------------------------------
 # network
@@ -274,6 +384,9 @@ class FrontDoorNetwork(nn.Module):
         auxiliary input (per class with the conditional adversary), i.e. it makes the
         adversary predict "no information beyond the label"; bounded below, so it cannot
         diverge. Both have the same fixed point, ``E[x_a | m, y] = E[x_a | y]``.
+    n_prototypes : int, default=64
+        Size of the prototype dictionary built by :meth:`fit_dictionary` (weighted k-means
+        of the dictionary, :meth:`compress_dictionary`) for ``approximation="prototypes"``.
 
     Attributes
     ----------
@@ -282,6 +395,9 @@ class FrontDoorNetwork(nn.Module):
         adversary ramp. Defaults to 1.0 (full adversary) when nobody sets it.
     dictionary_contexts_, dictionary_auxiliaries_, dictionary_weights_ : torch.Tensor
         The dictionary (buffers), set by :meth:`fit_dictionary` or :meth:`set_dictionary`.
+    prototype_contexts_, prototype_auxiliaries_, prototype_weights_ : torch.Tensor
+        The prototype dictionary (buffers), set by :meth:`compress_dictionary`;
+        ``prototype_info_`` holds the number of prototypes asked for and the k-means seed.
 
     Notes
     -----
@@ -314,6 +430,7 @@ class FrontDoorNetwork(nn.Module):
         head=None,
         mediator_normalization=None,
         adversary_objective="reversal",
+        n_prototypes=64,
     ):
         super().__init__()
         if isinstance(auxiliary, str):
@@ -330,6 +447,7 @@ class FrontDoorNetwork(nn.Module):
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature!r}.")
         self.predominant = predominant
+        self.context_size, self.auxiliary_size = int(context_size), int(auxiliary_size)
         self.auxiliary = auxiliary
         self.n_classes = int(n_classes)
         self.temperature = float(temperature)
@@ -337,6 +455,9 @@ class FrontDoorNetwork(nn.Module):
         self.adversary_ramp = float(adversary_ramp)
         self.conditional_adversary = bool(conditional_adversary)
         self.dictionary_size = int(dictionary_size)
+        if isinstance(n_prototypes, bool) or not isinstance(n_prototypes, numbers.Integral) or n_prototypes < 1:
+            raise ValueError(f"n_prototypes must be a positive integer, got {n_prototypes!r}.")
+        self.n_prototypes = int(n_prototypes)
         self.dictionary = dictionary
         self.attention = attention
         self.progress = 1.0
@@ -404,9 +525,8 @@ class FrontDoorNetwork(nn.Module):
             self.diagnostic_heads[name] = nn.Linear(auxiliary_size, self.n_classes)
         self.mediator_diagnostic_head = nn.Linear(mediator_size, self.n_classes)
 
-        self.register_buffer("dictionary_contexts_", None)
-        self.register_buffer("dictionary_auxiliaries_", None)
-        self.register_buffer("dictionary_weights_", None)
+        for name in _DICTIONARY_BUFFERS:
+            self.register_buffer(name, None)
 
     # ---------------------------------------------------------------- features
     def adversary_coefficient(self):
@@ -529,6 +649,9 @@ class FrontDoorNetwork(nn.Module):
     def set_dictionary(self, contexts, auxiliaries, weights=None):
         """Set the dictionary of (context, auxiliary) pairs explicitly.
 
+        The prototype dictionary (:meth:`compress_dictionary`) is dropped; prediction with
+        ``approximation="prototypes"`` rebuilds it (k-means seeded with 0).
+
         Parameters
         ----------
         contexts : torch.Tensor of shape (J, context_size)
@@ -543,39 +666,95 @@ class FrontDoorNetwork(nn.Module):
         self : FrontDoorNetwork
             The network.
         """
-        contexts = torch.as_tensor(contexts)
-        auxiliaries = torch.as_tensor(auxiliaries, dtype=contexts.dtype)
-        if contexts.ndim != 2 or auxiliaries.ndim != 2 or len(contexts) != len(auxiliaries):
-            raise ValueError("contexts and auxiliaries must be 2-D with the same number of rows.")
-        if len(contexts) == 0:
-            raise ValueError("The dictionary must have at least one entry.")
-        if weights is None:
-            weights = torch.full((len(contexts),), 1.0 / len(contexts), dtype=contexts.dtype)
-        else:
-            weights = torch.as_tensor(weights, dtype=contexts.dtype)
-            if weights.shape != (len(contexts),) or (weights < 0).any() or weights.sum() <= 0:
-                raise ValueError("weights must be non-negative, one per entry, not all zero.")
-            weights = weights / weights.sum()
+        contexts, auxiliaries, weights = _check_dictionary(contexts, auxiliaries, weights)
         self.dictionary_contexts_ = contexts
         self.dictionary_auxiliaries_ = auxiliaries
         self.dictionary_weights_ = weights
+        self.prototype_contexts_ = self.prototype_auxiliaries_ = self.prototype_weights_ = None
+        self.prototype_info_ = None
         return self
+
+    def compress_dictionary(self, n_prototypes=None, random_state=0):
+        """Build the prototype dictionary used by ``approximation="prototypes"``.
+
+        The prototypes are the weighted k-means centres of the dictionary's ``[r_j, z_a_j]``
+        (scikit-learn's :class:`~sklearn.cluster.KMeans`), weighted by the total weight of
+        their entries; each centre is the weighted mean of its entries, so the linear first
+        layer of the head sees exactly the cluster's average input. A dictionary of at most
+        ``n_prototypes`` entries is used as it is.
+
+        Parameters
+        ----------
+        n_prototypes : int or None, default=None
+            Number of prototypes; None uses the network's ``n_prototypes``.
+        random_state : int, default=0
+            Seed of the k-means initialisation.
+
+        Returns
+        -------
+        self : FrontDoorNetwork
+            The network.
+        """
+        if self.dictionary_contexts_ is None:
+            raise RuntimeError(
+                "The context dictionary is not built: call fit_dictionary or set_dictionary first."
+            )
+        n_prototypes = self.n_prototypes if n_prototypes is None else n_prototypes
+        if isinstance(n_prototypes, bool) or not isinstance(n_prototypes, numbers.Integral) or n_prototypes < 1:
+            raise ValueError(f"n_prototypes must be a positive integer, got {n_prototypes!r}.")
+        contexts, auxiliaries = self.dictionary_contexts_, self.dictionary_auxiliaries_
+        weights = self.dictionary_weights_
+        if len(contexts) > n_prototypes:
+            generator = torch.Generator().manual_seed(int(random_state))
+            centres, weights = _kmeans(
+                torch.cat([contexts, auxiliaries], dim=1), int(n_prototypes), generator, weights
+            )
+            split = contexts.shape[1]
+            contexts, auxiliaries = centres[:, :split], centres[:, split:]
+        self.prototype_contexts_ = contexts
+        self.prototype_auxiliaries_ = auxiliaries
+        self.prototype_weights_ = weights
+        self.prototype_info_ = torch.tensor(
+            [int(n_prototypes), int(random_state)], dtype=torch.int64, device=contexts.device
+        )
+        return self
+
+    def _prototypes(self, n_prototypes=None):
+        """The prototype dictionary for ``n_prototypes`` (rebuilt when it was built for another size)."""
+        n_prototypes = self.n_prototypes if n_prototypes is None else n_prototypes
+        info = self.prototype_info_
+        if self.prototype_contexts_ is None or info is None or int(info[0]) != n_prototypes:
+            seed = 0 if info is None else int(info[1])
+            self.compress_dictionary(n_prototypes, random_state=seed)
+        return self.prototype_contexts_, self.prototype_auxiliaries_, self.prototype_weights_
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # the dictionary buffers are None until fitted: give them the saved shapes first so
         # that a fitted state dict loads into a fresh network
-        for name in ("dictionary_contexts_", "dictionary_auxiliaries_", "dictionary_weights_"):
+        widths = {"contexts_": self.context_size, "auxiliaries_": self.auxiliary_size}
+        rows = {}
+        for name in _DICTIONARY_BUFFERS:
             if prefix + name in state_dict:
                 saved = state_dict[prefix + name]
+                kind = name.split("_", 1)[1]
+                if kind in widths and (saved.ndim != 2 or saved.shape[1] != widths[kind]):
+                    raise ValueError(
+                        f"{name} has shape {tuple(saved.shape)}; this network's entries have {widths[kind]} columns."
+                    )
+                if kind != "info_":
+                    rows.setdefault(name.split("_", 1)[0], set()).add(int(saved.shape[0]) if saved.ndim else -1)
                 setattr(self, name, torch.empty_like(saved, device=self._device()))
+        bad = [group for group, counts in rows.items() if len(counts) > 1]
+        if bad:
+            raise ValueError(f"The {bad[0]} buffers (contexts, auxiliaries, weights) disagree in their number of entries.")
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _device(self):
         return next(self.parameters()).device if any(True for _ in self.parameters()) else None
 
     @torch.no_grad()
-    def fit_dictionary(self, X, y=None, generator=None, batch_size=1024):
-        """Build the dictionary from training data.
+    def fit_dictionary(self, X, y=None, generator=None, batch_size=1024, sample_weight=None):
+        """Build the dictionary (and its prototypes) from training data.
 
         Parameters
         ----------
@@ -584,9 +763,14 @@ class FrontDoorNetwork(nn.Module):
         y : torch.Tensor or None, default=None
             Training labels (unused; part of the training-loop contract).
         generator : torch.Generator or None, default=None
-            Source of randomness for the sample / k-means initialisation.
+            Source of randomness for the sample / k-means initialisation and the seed of
+            the prototypes' k-means.
         batch_size : int, default=1024
             Batch size of the feature computation.
+        sample_weight : torch.Tensor of shape (n,) or None, default=None
+            Non-negative training sample weights: the dictionary weights are those of the
+            sampled entries (normalised), or the total weight of each k-means cluster
+            (weighted k-means). None: uniform.
 
         Returns
         -------
@@ -604,19 +788,31 @@ class FrontDoorNetwork(nn.Module):
             contexts.append(features["context"])
             auxiliaries.append(features["auxiliary"])
         contexts, auxiliaries = torch.cat(contexts), torch.cat(auxiliaries)
+        if sample_weight is not None:
+            sample_weight = torch.as_tensor(sample_weight, dtype=contexts.dtype, device=contexts.device)
+            if sample_weight.shape != (n,):
+                raise ValueError(f"sample_weight must have shape ({n},), got {tuple(sample_weight.shape)}.")
         if n <= self.dictionary_size:
-            return self.set_dictionary(contexts, auxiliaries)
-        if self.dictionary == "sample":
+            self.set_dictionary(contexts, auxiliaries, sample_weight)
+        elif self.dictionary == "sample":
             index = torch.randperm(n, generator=generator, device="cpu")[: self.dictionary_size]
             index = index.to(contexts.device)
-            return self.set_dictionary(contexts[index], auxiliaries[index])
-        centres, weights = _kmeans(torch.cat([contexts, auxiliaries], dim=1), self.dictionary_size, generator)
-        split = contexts.shape[1]
-        return self.set_dictionary(centres[:, :split], centres[:, split:], weights)
+            weights = None if sample_weight is None else sample_weight[index]
+            self.set_dictionary(contexts[index], auxiliaries[index], weights)
+        else:
+            centres, weights = _kmeans(
+                torch.cat([contexts, auxiliaries], dim=1), self.dictionary_size, generator, sample_weight
+            )
+            split = contexts.shape[1]
+            self.set_dictionary(centres[:, :split], centres[:, split:], weights)
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        return self.compress_dictionary(self.n_prototypes, random_state=seed)
 
     # ---------------------------------------------------------------- prediction
-    def _log_attention(self, auxiliary):
-        contexts, dict_aux = self.dictionary_contexts_, self.dictionary_auxiliaries_
+    def _log_attention(self, auxiliary, contexts=None, dict_aux=None, weights=None):
+        if contexts is None:
+            contexts, dict_aux = self.dictionary_contexts_, self.dictionary_auxiliaries_
+            weights = self.dictionary_weights_
         if callable(self.attention):
             scores = self.attention(auxiliary, contexts, dict_aux)
         else:
@@ -626,11 +822,11 @@ class FrontDoorNetwork(nn.Module):
             else:
                 keys = self._project(self.context_projection, contexts)
             scores = query @ keys.T / self.temperature
-        scores = scores + self.dictionary_weights_.clamp_min(1e-45).log()[None, :]
+        scores = scores + weights.clamp_min(1e-45).log()[None, :]
         return scores.log_softmax(dim=1)
 
     @torch.no_grad()
-    def predict_proba(self, X, beta=0.5, approximation="exact", chunk_size=256):
+    def predict_proba(self, X, beta=0.5, approximation="exact", chunk_size=256, n_prototypes=None):
         """β-generalised front-door class probabilities.
 
         Parameters
@@ -640,10 +836,16 @@ class FrontDoorNetwork(nn.Module):
         beta : float, default=0.5
             Weight of Pearl's front door (1) against the auxiliary-conditional one (0). It
             has no effect without an auxiliary modality.
-        approximation : {"exact", "nwgm"}, default="exact"
-            Exact dictionary average of probabilities, or softmax of averaged logits.
+        approximation : {"exact", "prototypes", "nwgm"}, default="exact"
+            Exact average of probabilities over the whole dictionary; the same exact
+            average over the prototype dictionary (:meth:`compress_dictionary`, both terms
+            and the attention); or the softmax of averaged logits over the whole dictionary.
         chunk_size : int, default=256
-            Dictionary entries per chunk (memory ``n × chunk_size × n_classes``).
+            Dictionary entries per chunk (memory ``n × chunk_size × hidden_size``).
+        n_prototypes : int or None, default=None
+            With ``approximation="prototypes"``: number of prototypes (None: the network's
+            ``n_prototypes``); the prototypes are rebuilt from the dictionary when they were
+            built for another number.
 
         Returns
         -------
@@ -651,6 +853,10 @@ class FrontDoorNetwork(nn.Module):
             Class probabilities.
         """
         beta = _check_beta(beta)
+        if approximation not in ("exact", "prototypes", "nwgm"):
+            raise ValueError(
+                f"approximation must be 'exact', 'prototypes' or 'nwgm', got {approximation!r}."
+            )
         features = self.encode(X)
         if not self.auxiliary:
             return self.head(features["mediator"], None, None).softmax(dim=-1)
@@ -658,15 +864,21 @@ class FrontDoorNetwork(nn.Module):
             raise RuntimeError(
                 "The context dictionary is not built: call fit_dictionary or set_dictionary first."
             )
+        if approximation == "prototypes":
+            contexts, dict_aux, weights = self._prototypes(n_prototypes)
+            approximation = "exact"
+        else:
+            contexts, dict_aux = self.dictionary_contexts_, self.dictionary_auxiliaries_
+            weights = self.dictionary_weights_
         z = features["auxiliary"]
-        log_attention = self._log_attention(z) if beta < 1.0 else None
+        log_attention = self._log_attention(z, contexts, dict_aux, weights) if beta < 1.0 else None
         return front_door_average(
             self.head,
             features["mediator"],
             z,
-            self.dictionary_contexts_,
-            self.dictionary_auxiliaries_,
-            self.dictionary_weights_,
+            contexts,
+            dict_aux,
+            weights,
             log_attention,
             beta,
             approximation=approximation,
@@ -674,28 +886,65 @@ class FrontDoorNetwork(nn.Module):
         )
 
 
-def _kmeans(points, n_clusters, generator, n_iter=20):
-    """Lloyd's k-means with k-means++ seeding; returns (centres, weights) of non-empty clusters."""
+_DICTIONARY_BUFFERS = (
+    "dictionary_contexts_",
+    "dictionary_auxiliaries_",
+    "dictionary_weights_",
+    "prototype_contexts_",
+    "prototype_auxiliaries_",
+    "prototype_weights_",
+    "prototype_info_",
+)
+
+
+def _check_dictionary(contexts, auxiliaries, weights):
+    """Validate a dictionary; returns (contexts, auxiliaries, weights summing to one)."""
+    contexts = torch.as_tensor(contexts)
+    auxiliaries = torch.as_tensor(auxiliaries, dtype=contexts.dtype)
+    if contexts.ndim != 2 or auxiliaries.ndim != 2 or len(contexts) != len(auxiliaries):
+        raise ValueError("contexts and auxiliaries must be 2-D with the same number of rows.")
+    if len(contexts) == 0:
+        raise ValueError("The dictionary must have at least one entry.")
+    if weights is None:
+        weights = torch.full((len(contexts),), 1.0 / len(contexts), dtype=contexts.dtype, device=contexts.device)
+    else:
+        weights = torch.as_tensor(weights, dtype=contexts.dtype, device=contexts.device)
+        if weights.shape != (len(contexts),) or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError("weights must be non-negative, one per entry, not all zero.")
+        weights = weights / weights.sum()
+    return contexts, auxiliaries, weights
+
+
+def _kmeans(points, n_clusters, generator=None, sample_weight=None, n_iter=20):
+    """Weighted k-means (scikit-learn's ``KMeans``, k-means++ seeding) of a tensor.
+
+    The seed of ``KMeans`` is drawn from ``generator`` (so a seeded generator gives the same
+    clusters). Returns ``(centres, weights)`` of the non-empty clusters: each centre is the
+    weighted mean of its points (in the dtype and on the device of ``points``), each weight
+    the cluster's share of the total weight (uniform point weights when ``sample_weight``
+    is None).
+    """
     n = len(points)
-    first = torch.randint(n, (1,), generator=generator).item()
-    centres = [points[first]]
-    closest = ((points - points[first]) ** 2).sum(dim=1)
-    for _ in range(1, n_clusters):
-        probs = closest / closest.sum() if closest.sum() > 0 else torch.full_like(closest, 1.0 / n)
-        pick = torch.multinomial(probs.cpu(), 1, generator=generator).item()
-        centres.append(points[pick])
-        closest = torch.minimum(closest, ((points - points[pick]) ** 2).sum(dim=1))
-    centres = torch.stack(centres)
-    for _ in range(n_iter):
-        labels = torch.cdist(points, centres).argmin(dim=1)
-        counts = torch.bincount(labels, minlength=len(centres)).to(points.dtype)
-        sums = torch.zeros_like(centres).index_add_(0, labels, points)
-        nonempty = counts > 0
-        centres[nonempty] = sums[nonempty] / counts[nonempty, None]
-    labels = torch.cdist(points, centres).argmin(dim=1)
-    counts = torch.bincount(labels, minlength=len(centres)).to(points.dtype)
-    keep = counts > 0
-    return centres[keep], counts[keep] / n
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+    if sample_weight is None:
+        sample_weight = torch.ones(n, dtype=points.dtype, device=points.device)
+    sample_weight = torch.as_tensor(sample_weight, dtype=points.dtype, device=points.device)
+    n_clusters = min(int(n_clusters), n)
+    kmeans = KMeans(n_clusters=n_clusters, n_init=1, max_iter=n_iter, random_state=seed)
+    with warnings.catch_warnings():
+        # fewer distinct points than clusters: the duplicates' clusters stay empty (dropped)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        labels = kmeans.fit_predict(
+            points.detach().cpu().double().numpy(),
+            sample_weight=sample_weight.detach().cpu().double().numpy(),
+        )
+    labels = torch.from_numpy(labels).to(device=points.device, dtype=torch.int64)
+    totals = torch.zeros(n_clusters, dtype=points.dtype, device=points.device).index_add_(0, labels, sample_weight)
+    sums = torch.zeros(n_clusters, points.shape[1], dtype=points.dtype, device=points.device)
+    sums.index_add_(0, labels, points * sample_weight[:, None])
+    keep = totals > 0
+    centres = sums[keep] / totals[keep, None]
+    return centres, totals[keep] / totals[keep].sum()
 
 
 # --------------------------------------------------------------------------------------------
@@ -750,7 +999,7 @@ class FrontDoorLoss(nn.Module):
         self.progress = 1.0
         self.last_terms_ = {}
 
-    def forward(self, outputs, y):
+    def forward(self, outputs, y, sample_weight=None):
         """Total loss.
 
         Parameters
@@ -759,16 +1008,16 @@ class FrontDoorLoss(nn.Module):
             Output of :meth:`FrontDoorNetwork.forward`.
         y : torch.LongTensor of shape (n,)
             Labels.
+        sample_weight : torch.Tensor of shape (n,) or None, default=None
+            Per-sample weights of the cross-entropies (the main one and the diagnostic
+            heads'); the InfoNCE and adversary terms are batch-level and unweighted.
 
         Returns
         -------
         loss : torch.Tensor
             A scalar.
         """
-        weight = self.class_weight
-        if weight is not None:
-            weight = torch.as_tensor(weight, dtype=outputs["logits"].dtype, device=y.device)
-        ce = F.cross_entropy(outputs["logits"], y, weight=weight)
+        ce = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
         terms = {"ce": ce}
         total = ce
         if "contrastive_logits" in outputs:
@@ -791,7 +1040,7 @@ class FrontDoorLoss(nn.Module):
         if "mediator_logits" in outputs:
             diagnostic_logits.append(outputs["mediator_logits"])
         if diagnostic_logits:
-            diag = sum(F.cross_entropy(logits, y) for logits in diagnostic_logits)
+            diag = sum(cross_entropy(logits, y, sample_weight=sample_weight) for logits in diagnostic_logits)
             terms["diag"] = diag
             total = total + self.diagnostic_weight * diag
         self.last_terms_ = {key: float(value.detach()) for key, value in terms.items()}

@@ -46,6 +46,7 @@ from ._compat import Interval, StrOptions, _fit_context
 from ._training import (
     AVAILABILITY_KEY,
     PREDICT_BATCH_SIZE,
+    SAMPLE_WEIGHT_KEY,
     EpochMetrics,
     MultimodalNet,
     TensorBatchIterator,
@@ -132,6 +133,34 @@ def _check_callbacks(callbacks):
             )
 
 
+def _check_sample_weight(sample_weight, n_samples):
+    """Validate ``sample_weight`` at the door: None, or ``n_samples`` finite non-negative reals, not all zero."""
+    if sample_weight is None:
+        return None
+    if hasattr(sample_weight, "toarray") or hasattr(sample_weight, "tocsr"):
+        raise TypeError("sample_weight must be a dense 1-D array-like; a sparse matrix is not supported.")
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, float(sample_weight))
+    try:
+        weights = np.asarray(sample_weight)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight could not be converted to a 1-D array of floats: {exc}") from None
+    if weights.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must hold real numbers, got dtype {weights.dtype}.")
+    weights = weights.astype(np.float64)
+    if weights.ndim != 1:
+        raise ValueError(f"sample_weight must be 1-D, got shape {weights.shape}.")
+    if weights.shape[0] != n_samples:
+        raise ValueError(f"sample_weight has {weights.shape[0]} entries but X has {n_samples} samples.")
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if (weights < 0).any():
+        raise ValueError("sample_weight must be non-negative; negative weights make the loss unbounded.")
+    if not (weights > 0).any():
+        raise ValueError("sample_weight is zero for every sample, so the training loss is undefined.")
+    return weights
+
+
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
@@ -165,6 +194,7 @@ class BaseMultimodalEstimator(BaseEstimator):
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
     }
 
     _net_class = MultimodalNet
@@ -185,22 +215,38 @@ class BaseMultimodalEstimator(BaseEstimator):
         """Constructor arguments of ``_net_class`` beyond skorch's own."""
         return {}
 
-    def _prepare(self, data, y):
-        """Called once in ``fit`` with validated data (missing rows all-NaN) and encoded ``y``.
+    def _prepare(self, data, y, sample_weight=None):
+        """Called once in ``fit`` with validated data (missing rows all-NaN), encoded ``y`` and weights.
 
         May set fitted attributes (e.g. resolved settings) and may return a
-        new dict of modalities to train on; None keeps ``data``.
+        new dict of modalities to train on; None keeps ``data``. When a
+        warm start continues a fitted network (:meth:`_continues`), settings
+        the network was built with must be kept.
         """
 
-    def _after_fit(self, X, y, generator):
+    def _after_fit(self, X, y, generator, sample_weight=None):
         """Called once after training with the standardised training tensors (eval mode, no grad).
 
         ``X`` also holds the availability mask under ``AVAILABILITY_KEY``
-        when the estimator supports missing modalities.
+        when the estimator supports missing modalities; ``sample_weight`` is
+        a tensor on the device, or None.
         """
         fit_dictionary = getattr(self.net_.module_, "fit_dictionary", None)
         if fit_dictionary is not None:
-            fit_dictionary({k: v for k, v in X.items() if k != AVAILABILITY_KEY}, y, generator)
+            inputs = {k: v for k, v in X.items() if k != AVAILABILITY_KEY}
+            if sample_weight is None:
+                fit_dictionary(inputs, y, generator)
+            else:
+                fit_dictionary(inputs, y, generator, sample_weight=sample_weight)
+
+    def _continues(self):
+        """Whether this ``fit`` continues the fitted network (``warm_start`` on a fitted estimator, or ``partial_fit``).
+
+        Inside ``fit`` (e.g. in :meth:`_prepare`) it answers for the fit under way.
+        """
+        if "_continuing_fit" in self.__dict__:
+            return self._continuing_fit
+        return bool(getattr(self, "warm_start", False)) and "net_" in self.__dict__
 
     # --------------------------------------------------------------- helpers
     def _encoder_factory(self, shapes):
@@ -218,12 +264,12 @@ class BaseMultimodalEstimator(BaseEstimator):
             allow_missing=self._supports_missing,
         )
 
-    def _input_stats(self, data, availability):
+    def _input_stats(self, data, availability, sample_weight=None):
         if not self.standardize:
             return None
         kinds = self.encoders or {}
         return {  # precomputed embeddings (an "identity" encoder) reach the network unchanged
-            name: standardization_stats(array, availability[:, j], kind=kinds.get(name))
+            name: standardization_stats(array, availability[:, j], kind=kinds.get(name), sample_weight=sample_weight)
             for j, (name, array) in enumerate(data.items())
             if not (isinstance(kinds.get(name), str) and kinds.get(name) == "identity")
         }
@@ -251,10 +297,12 @@ class BaseMultimodalEstimator(BaseEstimator):
             cbs.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
         return cbs
 
-    def _to_tensors(self, data, availability, device):
+    def _to_tensors(self, data, availability, device, sample_weight=None):
         tensors = {k: torch.from_numpy(v).to(device) for k, v in data.items()}
         if self._supports_missing:
             tensors[AVAILABILITY_KEY] = torch.from_numpy(availability.astype(np.float32)).to(device)
+        if sample_weight is not None:
+            tensors[SAMPLE_WEIGHT_KEY] = torch.from_numpy(sample_weight.astype(np.float32)).to(device)
         return tensors
 
     def _class_weight_tensor(self, y):
@@ -264,7 +312,7 @@ class BaseMultimodalEstimator(BaseEstimator):
         return None
 
     # ------------------------------------------------------------- training
-    def _fit(self, data, y):
+    def _fit(self, data, y, sample_weight=None, *, continue_training=None, epochs=None):
         """Train on validated data: the template every estimator's ``fit`` calls.
 
         Parameters
@@ -273,10 +321,39 @@ class BaseMultimodalEstimator(BaseEstimator):
             Output of :meth:`_validate_X` (missing rows all-NaN).
         y : ndarray of int or None
             Encoded labels (None for a transformer).
+        sample_weight : ndarray of float64 or None, default=None
+            Validated per-sample weights (see :func:`_check_sample_weight`).
+        continue_training : bool or None, default=None
+            Continue the fitted network instead of building a new one; None
+            decides by ``warm_start`` (:meth:`_continues`). ``partial_fit``
+            passes True once fitted.
+        epochs : int or None, default=None
+            Epochs to train (None: ``max_epochs``). ``partial_fit`` passes 1
+            and trains without a validation split.
         """
-        self.modality_names_ = list(data)
-        self.modality_shapes_ = {k: tuple(v.shape[1:]) for k, v in data.items()}
-        prepared = self._prepare(data, y)
+        continues = self._continues() if continue_training is None else bool(continue_training)
+        if continues:
+            self._check_same_modalities(data)
+        self._continuing_fit = continues
+        try:
+            return self._train(data, y, sample_weight, continues, epochs)
+        finally:
+            del self._continuing_fit
+
+    def _check_same_modalities(self, data):
+        shapes = {k: tuple(v.shape[1:]) for k, v in data.items()}
+        if list(data) != list(self.modality_names_) or shapes != dict(self.modality_shapes_):
+            raise ValueError(
+                f"{type(self).__name__} continues training the fitted network (warm_start or partial_fit), which "
+                f"needs the modalities it was fitted on: {dict(self.modality_shapes_)}; got {shapes}. Fit a new "
+                "estimator (warm_start=False) to change them."
+            )
+
+    def _train(self, data, y, sample_weight, continues, epochs):
+        if not continues:
+            self.modality_names_ = list(data)
+            self.modality_shapes_ = {k: tuple(v.shape[1:]) for k, v in data.items()}
+        prepared = self._prepare(data, y, sample_weight)
         if prepared is not None:
             data = prepared
         names = self.modality_names_
@@ -288,11 +365,13 @@ class BaseMultimodalEstimator(BaseEstimator):
                 "from it. Drop it from X."
             )
         self.n_missing_ = {name: int((~availability[:, j]).sum()) for j, name in enumerate(names)}
-        self.input_scaling_ = self._input_stats(data, availability)
-        self.device_ = resolve_device(self.device)
+        if not continues:
+            self.input_scaling_ = self._input_stats(data, availability, sample_weight)
+            self.device_ = resolve_device(self.device)
         _check_optimizer(self.optimizer)
         _check_callbacks(self.callbacks)
-        if self.max_epochs == 0:
+        n_epochs = self.max_epochs if epochs is None else int(epochs)
+        if n_epochs == 0 and not continues:
             warnings.warn(
                 f"{type(self).__name__}(max_epochs=0): the network is not trained; its predictions come "
                 "from the initial weights.",
@@ -307,9 +386,9 @@ class BaseMultimodalEstimator(BaseEstimator):
         with torch.random.fork_rng(devices=[torch.device(self.device_).index or 0] if cuda else []):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
-            X_t = self._to_tensors(data, availability, self.device_)
+            X_t = self._to_tensors(data, availability, self.device_, sample_weight)
             y_t = torch.from_numpy(y).to(self.device_) if y is not None else None
-            if self.early_stopping:
+            if self.early_stopping and epochs is None:
                 train_idx, valid_idx = self._split(n, y, rng)
                 ti = torch.from_numpy(train_idx).to(self.device_)
                 vi = torch.from_numpy(valid_idx).to(self.device_)
@@ -319,20 +398,24 @@ class BaseMultimodalEstimator(BaseEstimator):
             else:
                 train_ds, train_split = TensorDictDataset(X_t, y_t), None
 
-            net = self._make_net(
-                self._class_weight_tensor(y), train_split=train_split, seed=int(rng.randint(2**31 - 1))
-            )
-            self.net_ = net
-            net.initialize()
-            if self.max_epochs > 0:
-                net.partial_fit(train_ds, None)
+            if continues:
+                net = self.net_
+                net.train_split = train_split
+            else:
+                net = self._make_net(
+                    self._class_weight_tensor(y), train_split=train_split, seed=int(rng.randint(2**31 - 1))
+                )
+                self.net_ = net
+                net.initialize()
+            if n_epochs > 0:
+                net.partial_fit(train_ds, None, epochs=n_epochs)
             self._check_finite(net)
             net.module_.eval()
             with torch.no_grad():
                 modalities, mask = net.prepare_batch(X_t)
                 if mask is not None:
                     modalities[AVAILABILITY_KEY] = mask
-                self._after_fit(modalities, y_t, generator)
+                self._after_fit(modalities, y_t, generator, sample_weight=X_t.get(SAMPLE_WEIGHT_KEY))
         self.history_ = net.history
         self.n_epochs_ = len(net.history)
         return self
@@ -447,7 +530,7 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseMultimodalEstimator):
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the classifier.
 
         Parameters
@@ -457,20 +540,100 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseMultimodalEstimator):
             the first dimension, or a table split by ``modalities``.
         y : array-like of shape (n_samples,)
             Class labels (any hashable type; at least two classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples in the supervised
+            cross-entropies (multiplied by ``class_weight``) and in the input
+            standardisation; each mini-batch's loss is the weighted mean over
+            its samples. Terms that compare samples with each other
+            (contrastive and adversarial ones) stay unweighted. None weighs
+            every sample 1.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        data = self._validate_X(X, reset=True)
-        self.classes_, y_enc = self._encode_y(y, next(iter(data.values())).shape[0])
-        return self._fit(data, y_enc)
+        continues = self._continues()
+        data = self._validate_X(X, reset=not continues)
+        n = next(iter(data.values())).shape[0]
+        if continues:
+            y_enc = self._encode_known_y(y, n, self.classes_, "warm_start=True")
+        else:
+            self.classes_, y_enc = self._encode_y(y, n)
+        return self._fit(data, y_enc, _check_sample_weight(sample_weight, n), continue_training=continues)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, continuing the fitted network if there is one.
+
+        The first call builds the network (its input standardisation is fitted
+        on this first batch of data) and needs ``classes``; later calls train
+        the same network one more epoch on the data they are given, with the
+        optimiser's state kept. There is no validation split
+        (``early_stopping`` does not apply); after every call the estimator is
+        fitted and can predict.
+
+        Parameters
+        ----------
+        X : dict, ModalityDict, array-like of shape (n_samples, n_features) or DataFrame
+            Training modalities, with the same modalities and shapes on every call.
+        y : array-like of shape (n_samples,)
+            Class labels, all among ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that can appear in ``y`` over all calls; required on the
+            first call, ignored (if equal) afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        fitted = "net_" in self.__dict__
+        data = self._validate_X(X, reset=not fitted)
+        n = next(iter(data.values())).shape[0]
+        if not fitted:
+            if classes is None:
+                raise ValueError(
+                    f"{type(self).__name__}.partial_fit needs classes=... on its first call: every class that "
+                    "y can take over all calls (the network's output layer is sized by it)."
+                )
+            known, _ = self._encode_y(np.asarray(classes), len(classes))
+            self.classes_ = known
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(
+                f"classes={list(np.unique(np.asarray(classes)))} differs from the classes of the first partial_fit "
+                f"call, {list(self.classes_)}."
+            )
+        y_enc = self._encode_known_y(y, n, self.classes_, "partial_fit")
+        return self._fit(data, y_enc, _check_sample_weight(sample_weight, n), continue_training=fitted, epochs=1)
+
+    def _encode_known_y(self, y, n_samples, classes, context):
+        """Encode ``y`` against known classes (warm starts and partial fits; one class per call is fine)."""
+        y = self._check_y(y, n_samples)
+        unknown = np.setdiff1d(np.unique(y), classes)
+        if unknown.size:
+            raise ValueError(
+                f"{context}: y has classes {list(unknown)} not seen when the network was built (classes_ = "
+                f"{list(classes)}); fit a new estimator to add classes."
+            )
+        return np.searchsorted(classes, y).astype(np.int64)
 
     def _n_outputs(self):
         return len(self.classes_)
 
     def _encode_y(self, y, n_samples):
+        y = self._check_y(y, n_samples)
+        classes, y_enc = np.unique(y, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                f"Classifier can't train when only one class is present: y has the single class {classes[0]!r}."
+            )
+        return classes, y_enc.astype(np.int64)
+
+    def _check_y(self, y, n_samples):
+        """Validate class labels: a 1-D array of ``n_samples`` finite, hashable labels."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         try:
@@ -492,12 +655,7 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseMultimodalEstimator):
             check_classification_targets(y)
         except ValueError as exc:
             raise ValueError(f"y is not a valid classification target: {exc}") from None
-        classes, y_enc = np.unique(y, return_inverse=True)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                f"Classifier can't train when only one class is present: y has the single class {classes[0]!r}."
-            )
-        return classes, y_enc.astype(np.int64)
+        return y
 
     def _class_weight_tensor(self, y_enc):
         if self.class_weight is None:
@@ -650,8 +808,9 @@ class MultimodalTransformerMixin(TransformerMixin, BaseMultimodalEstimator):
         self : object
             The fitted transformer.
         """
-        data = self._validate_X(X, reset=True)
-        return self._fit(data, None)
+        continues = self._continues()
+        data = self._validate_X(X, reset=not continues)
+        return self._fit(data, None, continue_training=continues)
 
     def _transform_batch(self, module, X, availability):
         if self._supports_missing:

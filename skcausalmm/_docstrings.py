@@ -64,7 +64,13 @@ SHARED_PARAMETERS = """\
         any sampling the method does; two CPU fits with the same integer give
         identical predictions.
     verbose : int, default=0
-        0 silent, 1 an epoch table, 2 also a progress bar."""
+        0 silent, 1 an epoch table, 2 also a progress bar.
+    warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues training
+        the fitted network for ``max_epochs`` more epochs on the data it is
+        given (same modalities and shapes), keeping the input
+        standardisation, the optimiser state and the settings resolved by
+        the first fit; ``history_`` continues. False trains from scratch."""
 
 SHARED_ATTRIBUTES = """\
     classes_ : ndarray of shape (n_classes,)
@@ -110,6 +116,7 @@ SHARED_DEFAULTS = {
     "device": "auto",
     "random_state": None,
     "verbose": 0,
+    "warm_start": False,
 }
 
 

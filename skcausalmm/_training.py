@@ -41,6 +41,7 @@ from .modules.imbalance import (
 
 __all__ = [
     "AVAILABILITY_KEY",
+    "SAMPLE_WEIGHT_KEY",
     "MLANet",
     "MMParetoNet",
     "MultimodalNet",
@@ -52,6 +53,9 @@ __all__ = [
 
 #: Key under which the availability mask travels with a batch's modality tensors.
 AVAILABILITY_KEY = "__availability__"
+
+#: Key under which per-sample weights travel with a batch (taken off before the network sees it).
+SAMPLE_WEIGHT_KEY = "__sample_weight__"
 
 #: Rows per batch for prediction-time passes.
 PREDICT_BATCH_SIZE = 256
@@ -203,10 +207,16 @@ class MultimodalNet(NeuralNet):
         return self
 
     def prepare_batch(self, X):
-        """Split off the availability mask and standardise: return ``(modalities, availability)``."""
+        """Split off the availability mask (and sample weights) and standardise: return ``(modalities, availability)``."""
         X = dict(X)
         availability = X.pop(AVAILABILITY_KEY, None)
+        X.pop(SAMPLE_WEIGHT_KEY, None)
         return self.standardizer_(X, availability), availability
+
+    @staticmethod
+    def batch_sample_weight(X):
+        """The batch's per-sample weights, or None when the fit is unweighted."""
+        return X.get(SAMPLE_WEIGHT_KEY) if isinstance(X, dict) else None
 
     def forward_module(self, X):
         """Run the module on standardised modalities (and the mask, for networks that take it)."""
@@ -220,8 +230,11 @@ class MultimodalNet(NeuralNet):
         return self.forward_module(x)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Return the loss module's value for the batch."""
-        return self.criterion_(y_pred, y_true)
+        """Return the loss module's value for the batch (weighted when ``X`` carries sample weights)."""
+        sample_weight = self.batch_sample_weight(X)
+        if sample_weight is None:
+            return self.criterion_(y_pred, y_true)
+        return self.criterion_(y_pred, y_true, sample_weight=sample_weight)
 
     def predict_proba(self, X):
         """Softmax of the network's ``"logits"``, over encoded classes (what skorch's scoring callbacks use).
@@ -315,10 +328,13 @@ class OGMGENet(_RecordingNet):
         names = list(module.names)
         if len(names) < 2:
             return step
+        Xi, _ = unpack_data(batch)
+        weight = self.batch_sample_weight(Xi)
         with torch.no_grad():
             feats = {m: f.detach() for m, f in step["y_pred"]["features"].items()}
             logits = share_logits(module.head, feats, names)
-            scores = {m: float(torch.softmax(logits[m], 1).gather(1, yi.view(-1, 1)).sum()) for m in names}
+            hits = {m: torch.softmax(logits[m], 1).gather(1, yi.view(-1, 1))[:, 0] for m in names}
+            scores = {m: float(h.sum() if weight is None else (weight * h).sum()) for m, h in hits.items()}
         ratios, coeffs = ogm_coefficients(scores, self.alpha)
         start, end = self.modulation_epochs
         epoch = self._current_epoch()
@@ -355,7 +371,7 @@ class MMParetoNet(_RecordingNet):
         Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
         module = self.module_
-        fused, uni = self.criterion_.terms(y_pred, yi)
+        fused, uni = self.criterion_.terms(y_pred, yi, self.batch_sample_weight(Xi))
         loss = fused + sum(uni.values())
         self.criterion_.last_terms_ = {"fused_ce": fused.detach(), **{f"ce_{m}": v.detach() for m, v in uni.items()}}
 
@@ -410,6 +426,7 @@ class MLANet(_RecordingNet):
         """Alternating unimodal updates through the shared head; return the fused step."""
         self._set_training(True)
         Xi, yi = unpack_data(batch)
+        raw = Xi
         Xi, _ = self.prepare_batch(Xi)
         module = self.module_
         n_batches = getattr(self, "_n_batches", 1)
@@ -419,7 +436,7 @@ class MLANet(_RecordingNet):
             self._zero_grad_optimizer(set_to_none=True)
             z = module.encode_one(m, Xi[m])
             out = module.head(z)
-            loss = self.get_loss({"logits": out}, yi, X=Xi, training=True)
+            loss = self.get_loss({"logits": out}, yi, X=raw, training=True)
             loss.backward()
             if self.projection and module.head.weight.grad is not None:
                 self._projector().step(module.head.weight.grad, z.detach(), alpha)

@@ -201,6 +201,7 @@ class ContrastiveICA(MultimodalTransformerMixin):
         device="auto",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.n_components = n_components
         self.geometry = geometry
@@ -227,13 +228,14 @@ class ContrastiveICA(MultimodalTransformerMixin):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     _module_class = ContrastiveNetwork
     _criterion_class = SymmetricInfoNCELoss
     _supports_missing = False
 
     # ------------------------------------------------------------------ hooks
-    def _prepare(self, data, y):
+    def _prepare(self, data, y, sample_weight=None):
         if len(data) < 2:
             names = list(data)
             raise ValueError(
@@ -267,7 +269,7 @@ class ContrastiveICA(MultimodalTransformerMixin):
     def _criterion_params(self, class_weight):
         return {"temperature": self.temperature_, "geometry": self.geometry}
 
-    def _after_fit(self, X, y, generator):
+    def _after_fit(self, X, y, generator, sample_weight=None):
         module = self.net_.module_
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         self.pca_, self.ica_ = {}, {}

@@ -78,6 +78,7 @@ class LateFusionClassifier(MultimodalClassifierMixin):
         device="auto",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.auxiliary_weight = auxiliary_weight
         self.modalities = modalities
@@ -98,6 +99,7 @@ class LateFusionClassifier(MultimodalClassifierMixin):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     _module_class = LateFusionNetwork
     _criterion_class = FusionLoss

@@ -200,6 +200,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         device="auto",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.method = method
         self.bias_size = bias_size
@@ -233,6 +234,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------ the method's classes
     @property
@@ -262,8 +264,10 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         # the first stage sees encoded labels 0..K-1
         return {int(np.searchsorted(self.classes_, k)): w for k, w in self.class_weight.items()}
 
-    def _prepare(self, data, y):
-        """ATE-D: fit the biased model, the autoencoder on its features and k-means on the codes."""
+    def _prepare(self, data, y, sample_weight=None):
+        """ATE-D: fit the biased model, the autoencoder on its features and k-means on the codes (kept on a warm start)."""
+        if self._continues():
+            return None
         for name in ("biased_estimator_", "confounder_autoencoder_", "confounder_kmeans_", "confounder_dictionary_",
                      "confounder_prior_", "confounder_modalities_", "_frozen_features"):
             self.__dict__.pop(name, None)
@@ -279,7 +283,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
             max_epochs=epochs,
             random_state=seed,
         )
-        biased.fit(dict(data), y)
+        biased.fit(dict(data), y, sample_weight=sample_weight)
         self.biased_estimator_ = biased
 
         frozen = FrozenFeatures(copy.deepcopy(biased.net_.module_.encoders).cpu(), self.confounder_modalities_)
@@ -290,8 +294,8 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         with torch.no_grad():
             codes = autoencoder.encode(features).numpy().astype(np.float64)
         k = min(self.n_confounders, codes.shape[0])
-        kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(codes)
-        counts = np.bincount(kmeans.labels_, minlength=k).astype(np.float64)
+        kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(codes, sample_weight=sample_weight)
+        counts = np.bincount(kmeans.labels_, weights=sample_weight, minlength=k).astype(np.float64)
         prior = counts / counts.sum() if self.prior == "empirical" else np.full(k, 1.0 / k)
         self.confounder_autoencoder_ = autoencoder
         self.confounder_kmeans_ = kmeans

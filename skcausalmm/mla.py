@@ -104,6 +104,7 @@ class MLAClassifier(MultimodalClassifierMixin):
         device="auto",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.projection = projection
         self.modalities = modalities
@@ -124,6 +125,7 @@ class MLAClassifier(MultimodalClassifierMixin):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     _module_class = MLANetwork
     _criterion_class = UnimodalLoss

@@ -124,6 +124,7 @@ class OGMGEClassifier(MultimodalClassifierMixin):
         device="auto",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.alpha = alpha
         self.modulation_epochs = modulation_epochs
@@ -146,6 +147,7 @@ class OGMGEClassifier(MultimodalClassifierMixin):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     def _check_window(self):
         window = tuple(self.modulation_epochs)
@@ -164,7 +166,7 @@ class OGMGEClassifier(MultimodalClassifierMixin):
     _module_class = LateFusionNetwork
     _criterion_class = FusionLoss
 
-    def _prepare(self, data, y):
+    def _prepare(self, data, y, sample_weight=None):
         self._check_window()
 
     def _module_params(self, shapes, n_classes):

@@ -108,6 +108,7 @@ class MMParetoClassifier(MultimodalClassifierMixin):
         device="auto",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.gamma = gamma
         self.modalities = modalities
@@ -128,6 +129,7 @@ class MMParetoClassifier(MultimodalClassifierMixin):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     _module_class = LateFusionNetwork
     _criterion_class = MultitaskLoss

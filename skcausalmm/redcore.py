@@ -175,6 +175,7 @@ class RedCoreClassifier(TransformerMixin, MultimodalClassifierMixin):
         device="auto",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.latent_dim = latent_dim
         self.n_blocks = n_blocks
@@ -207,6 +208,7 @@ class RedCoreClassifier(TransformerMixin, MultimodalClassifierMixin):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # ----------------------------------------------------------------- hooks
     def _imputer_layers(self):
@@ -217,7 +219,7 @@ class RedCoreClassifier(TransformerMixin, MultimodalClassifierMixin):
             raise ValueError(f"imputer_layers must be a non-empty tuple of positive ints, got {self.imputer_layers!r}.")
         return tuple(int(w) for w in layers)
 
-    def _prepare(self, data, y):
+    def _prepare(self, data, y, sample_weight=None):
         self._imputer_layers()  # checked before anything is built
         rates = self.train_missing_rates
         if rates is None:
@@ -264,7 +266,7 @@ class RedCoreClassifier(TransformerMixin, MultimodalClassifierMixin):
             "beta_min": self.beta_min,
         }
 
-    def _after_fit(self, X, y, generator):
+    def _after_fit(self, X, y, generator, sample_weight=None):
         loss = self.net_.criterion_
         self.supervision_weights_ = loss.beta.detach().cpu().numpy().astype(np.float64)
         self.relative_advantage_ = loss.ra.detach().cpu().numpy().astype(np.float64)

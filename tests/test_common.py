@@ -49,8 +49,18 @@ EXPECTED_FAILED = {
             "check_transformer_general",
             "check_transformer_preserve_dtypes",
         )
-    }
+    },
 }
+
+_FLOAT32_WEIGHTS = (
+    "float32 training: a weighted fit and the fit on repeated rows agree to about 1e-6 in predict_proba, "
+    "not the check's 1e-7; tests/test_sample_weight.py checks the equivalence at 1e-5"
+)
+for _name in (
+    "LateFusionClassifier", "OGMGEClassifier", "MMParetoClassifier", "MLAClassifier", "RedCoreClassifier",
+    "CausalInfoMinClassifier", "FrontDoorMultimodalClassifier",
+):
+    EXPECTED_FAILED.setdefault(_name, {})["check_sample_weight_equivalence_on_dense_data"] = _FLOAT32_WEIGHTS
 
 
 def all_estimators():

@@ -286,7 +286,7 @@ def _reduction_axes(sample_shape, kind):
     return tuple(range(ndim))  # (n, H, W): one channel
 
 
-def standardization_stats(array, present=None, kind=None, chunk_size=65536):
+def standardization_stats(array, present=None, kind=None, chunk_size=65536, sample_weight=None):
     """Mean and scale of a modality over its present rows (float64 accumulation, in chunks).
 
     Parameters
@@ -300,6 +300,9 @@ def standardization_stats(array, present=None, kind=None, chunk_size=65536):
         a sequence ``(n, T, D)``, otherwise a 3-D array is one image channel.
     chunk_size : int, default=65536
         Rows read at a time.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Per-row weights of the mean and variance (rows count once when None);
+        with integer weights the statistics of the data with rows repeated.
 
     Returns
     -------
@@ -310,14 +313,23 @@ def standardization_stats(array, present=None, kind=None, chunk_size=65536):
     axes = _reduction_axes(array.shape[1:], kind if isinstance(kind, str) else None)
     rows = np.arange(array.shape[0]) if present is None else np.flatnonzero(present)
     total = total_sq = None
-    count = 0
+    count = 0.0
     for start in range(0, rows.shape[0], chunk_size):
-        block = np.asarray(array[rows[start : start + chunk_size]], dtype=np.float64)
-        s, sq = block.sum(axis=axes, keepdims=True), np.square(block).sum(axis=axes, keepdims=True)
+        index = rows[start : start + chunk_size]
+        block = np.asarray(array[index], dtype=np.float64)
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)[index].reshape((-1,) + (1,) * (block.ndim - 1))
+        weighted = block if w is None else block * w
+        s = weighted.sum(axis=axes, keepdims=True)
+        sq = (weighted * block).sum(axis=axes, keepdims=True)
         total, total_sq = (s, sq) if total is None else (total + s, total_sq + sq)
-        count += block.size // s.size
-    mean = total / max(count, 1)
-    var = np.maximum(total_sq / max(count, 1) - np.square(mean), 0.0)
+        if w is None:
+            count += block.size // s.size
+        else:
+            count += float(w.sum()) * (block.size // s.size) / block.shape[0]
+    mean = total / max(count, 1e-300)
+    var = np.maximum(total_sq / max(count, 1e-300) - np.square(mean), 0.0)
     scale = np.sqrt(var)
     scale[~np.isfinite(scale) | (scale <= 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
     return mean[0].astype(np.float32), scale[0].astype(np.float32)

@@ -2,7 +2,8 @@
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from ._losses import cross_entropy
 
 __all__ = ["LateFusionNetwork", "FusionLoss"]
 
@@ -97,13 +98,13 @@ class FusionLoss(nn.Module):
         self.modality_weight = float(modality_weight)
         self.last_terms_ = {}
 
-    def forward(self, outputs, y):
+    def forward(self, outputs, y, sample_weight=None):
         """Return the total loss and record its terms in ``last_terms_``."""
-        loss = F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
+        loss = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
         terms = {"fused_ce": loss.detach()}
         if self.modality_weight > 0 and "modality_logits" in outputs:
             for name, logits in outputs["modality_logits"].items():
-                ce = F.cross_entropy(logits, y, weight=self.class_weight)
+                ce = cross_entropy(logits, y, self.class_weight, sample_weight)
                 terms[f"ce_{name}"] = ce.detach()
                 loss = loss + self.modality_weight * ce
         self.last_terms_ = terms

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._losses import cross_entropy
+
 __all__ = [
     "ogm_coefficients",
     "share_logits",
@@ -233,15 +235,15 @@ class MultitaskLoss(nn.Module):
         self.register_buffer("class_weight", class_weight)
         self.last_terms_ = {}
 
-    def terms(self, outputs, y):
+    def terms(self, outputs, y, sample_weight=None):
         """Return ``(fused_loss, {modality: unimodal_loss})`` as tensors."""
-        fused = F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
-        uni = {m: F.cross_entropy(v, y, weight=self.class_weight) for m, v in outputs["modality_logits"].items()}
+        fused = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
+        uni = {m: cross_entropy(v, y, self.class_weight, sample_weight) for m, v in outputs["modality_logits"].items()}
         return fused, uni
 
-    def forward(self, outputs, y):
+    def forward(self, outputs, y, sample_weight=None):
         """Return the summed loss and record its terms."""
-        fused, uni = self.terms(outputs, y)
+        fused, uni = self.terms(outputs, y, sample_weight)
         self.last_terms_ = {"fused_ce": fused.detach(), **{f"ce_{m}": v.detach() for m, v in uni.items()}}
         return fused + sum(uni.values())
 
@@ -395,9 +397,9 @@ class UnimodalLoss(nn.Module):
         self.register_buffer("class_weight", class_weight)
         self.last_terms_ = {}
 
-    def forward(self, outputs, y):
+    def forward(self, outputs, y, sample_weight=None):
         """Return the cross-entropy."""
-        return F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
+        return cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
 
 
 #: The skorch steps of the three methods moved to :mod:`skcausalmm._training` (the skorch layer);

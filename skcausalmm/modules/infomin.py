@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._losses import cross_entropy
+
 __all__ = [
     "coding_rate",
     "dynamic_rate_weight",
@@ -299,9 +301,9 @@ class TotalEffectLoss(nn.Module):
         self.dynamic = bool(dynamic)
         self.last_terms_ = {}
 
-    def confounder_loss(self, outputs, y):
+    def confounder_loss(self, outputs, y, sample_weight=None):
         """``CE_bias + alpha R``: the part of the objective that trains the confounder branch only."""
-        bias_ce = F.cross_entropy(outputs["bias_logits"], y, weight=self.class_weight)
+        bias_ce = cross_entropy(outputs["bias_logits"], y, self.class_weight, sample_weight)
         rate = coding_rate(outputs["bias"], self.eps)
         if self.dynamic:
             alpha = dynamic_rate_weight(bias_ce, rate, self.rate_coefficient)
@@ -309,10 +311,10 @@ class TotalEffectLoss(nn.Module):
             alpha = torch.as_tensor(self.rate_coefficient, dtype=rate.dtype, device=rate.device)
         return bias_ce + alpha * rate, {"bias_ce": bias_ce.detach(), "rate": rate.detach(), "alpha": alpha.detach()}
 
-    def forward(self, outputs, y):
+    def forward(self, outputs, y, sample_weight=None):
         """Return the total loss and record its terms in ``last_terms_``."""
-        ce = F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
-        confounder, terms = self.confounder_loss(outputs, y)
+        ce = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
+        confounder, terms = self.confounder_loss(outputs, y, sample_weight)
         loss = ce + confounder
         terms = {"ce": ce.detach(), **terms}
         if self.contrastive_weight > 0:
@@ -596,9 +598,9 @@ class BackdoorLoss(nn.Module):
         self.register_buffer("class_weight", class_weight)
         self.last_terms_ = {}
 
-    def forward(self, outputs, y):
+    def forward(self, outputs, y, sample_weight=None):
         """Return the cross-entropy and record it in ``last_terms_``."""
-        loss = F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
+        loss = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
         self.last_terms_ = {"ce": loss.detach()}
         if "weights" in outputs:
             self.last_terms_["mean_weight"] = outputs["weights"].detach().mean()

@@ -31,6 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._losses import cross_entropy
+
 __all__ = [
     "VIBHead",
     "ResidualImputer",
@@ -603,14 +605,14 @@ class RedCoreLoss(nn.Module):
             self.beta.copy_(update_supervision_weights(self.beta, self.ra, eta, self.beta_min))
         self.iteration += 1
 
-    def forward(self, outputs, y):
+    def forward(self, outputs, y, sample_weight=None):
         """Return the total loss; in training mode, update the supervision weights first."""
         names = list(outputs["mu"])
         a = outputs["availability"]
-        loss = F.cross_entropy(outputs["logits"], y, weight=self.class_weight)
+        loss = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
         terms = {"fused_ce": loss.detach()}
         for m, logits in outputs["modality_logits"].items():
-            ce = F.cross_entropy(logits, y, weight=self.class_weight)
+            ce = cross_entropy(logits, y, self.class_weight, sample_weight)
             terms[f"ce_{m}"] = ce.detach()
             loss = loss + self.unimodal_weight * ce
         kl = gaussian_kl_terms(outputs["mu"], outputs["logvar"], a)

@@ -17,8 +17,15 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from skorch.callbacks import EpochScoring
 
-from skcausalmm import FrontDoorMultimodalClassifier, LateFusionClassifier, RedCoreClassifier
-from skcausalmm.io import FORMAT_VERSION, _decode, _encode, load, save
+from skcausalmm import (
+    CausalInfoMinClassifier,
+    ContrastiveICA,
+    FrontDoorMultimodalClassifier,
+    LateFusionClassifier,
+    RedCoreClassifier,
+)
+from skcausalmm._base import BaseMultimodalEstimator
+from skcausalmm.io import _SKLEARN_STATE, FORMAT_VERSION, _decode, _encode, load, save
 
 from .test_common import all_estimators
 
@@ -41,9 +48,6 @@ SMALL = dict(
     imputer_layers=(8,),
     n_blocks=1,
 )
-
-#: Estimators that cannot be saved yet, by class name, with the attribute save must name.
-UNSUPPORTED = {"ContrastiveICA": "pca_|ica_"}
 
 
 def small(cls, **extra):
@@ -71,7 +75,27 @@ def fitted_attributes(est):
 
 
 def assert_same_value(a, b, where=""):
-    if isinstance(a, np.ndarray):
+    if isinstance(a, BaseMultimodalEstimator):
+        assert type(a) is type(b) and a is not b, where
+        assert_same_value(a.get_params(deep=False), b.get_params(deep=False), f"{where}.params")
+        expected, got = fitted_attributes(a), fitted_attributes(b)
+        assert sorted(expected) == sorted(got), where
+        for key in expected:
+            if key != "history_":
+                assert_same_value(expected[key], got[key], f"{where}.{key}")
+        assert a.history_[:, "train_loss"] == b.history_[:, "train_loss"], where
+        assert_same_state(a.net_.module_.state_dict(), b.net_.module_.state_dict(), f"{where}.module")
+    elif isinstance(a, torch.nn.Module):
+        assert type(a) is type(b) and a is not b, where
+        assert_same_state(a.state_dict(), b.state_dict(), where)
+    elif type(a).__name__ in _SKLEARN_STATE and type(a).__module__.startswith("sklearn."):
+        assert type(a) is type(b) and a is not b, where
+        assert_same_value(a.get_params(deep=False), b.get_params(deep=False), f"{where}.params")
+        for key in sum(_SKLEARN_STATE[type(a).__name__], ()):
+            assert hasattr(a, key) == hasattr(b, key), f"{where}.{key}"
+            if hasattr(a, key):
+                assert_same_value(getattr(a, key), getattr(b, key), f"{where}.{key}")
+    elif isinstance(a, np.ndarray):
         assert isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape, where
         assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), where
     elif isinstance(a, dict):
@@ -86,6 +110,28 @@ def assert_same_value(a, b, where=""):
         assert isinstance(b, float) and np.isnan(b), where
     else:
         assert type(a) is type(b) and a == b, where
+
+
+def assert_same_state(a, b, where=""):
+    assert list(a) == list(b), where
+    for key in a:
+        assert torch.equal(a[key].cpu(), b[key].cpu()), (where, key)
+
+
+def assert_same_optimizer(a, b):
+    """Two optimiser state dicts are equal: the param groups, and every state tensor exactly."""
+    a, b = a.state_dict(), b.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    assert sorted(a["state"]) == sorted(b["state"])
+    for index, entries in a["state"].items():
+        assert sorted(entries) == sorted(b["state"][index]), index
+        for key, value in entries.items():
+            other = b["state"][index][key]
+            if isinstance(value, torch.Tensor):
+                assert isinstance(other, torch.Tensor) and value.dtype == other.dtype, (index, key)
+                assert torch.equal(value.cpu(), other.cpu()), (index, key)
+            else:
+                assert value == other, (index, key)
 
 
 @pytest.fixture(scope="module")
@@ -169,10 +215,6 @@ def test_round_trip_every_estimator(cls, tmp_path, no_unpickling):
     X, y = make_data(missing=est._supports_missing)
     est.fit(X, y)
     path = tmp_path / f"{cls.__name__}.zip"
-    if cls.__name__ in UNSUPPORTED:
-        with pytest.raises(TypeError, match=UNSUPPORTED[cls.__name__]):
-            save(est, path)
-        return
     save(est, path)
     loaded = load(path)
     assert type(loaded) is cls
@@ -190,10 +232,10 @@ def test_round_trip_every_estimator(cls, tmp_path, no_unpickling):
     assert loaded.history_[:, "train_loss"] == est.history_[:, "train_loss"]
     # the weights themselves, not just the outputs
     for prefix in ("module_", "standardizer_", "criterion_"):
-        a, b = getattr(est.net_, prefix).state_dict(), getattr(loaded.net_, prefix).state_dict()
-        assert list(a) == list(b)
-        for key in a:
-            assert torch.equal(a[key].cpu(), b[key].cpu()), (prefix, key)
+        assert_same_state(getattr(est.net_, prefix).state_dict(), getattr(loaded.net_, prefix).state_dict(), prefix)
+    # and the optimiser state, so that training can go on
+    assert est.net_.optimizer_.state_dict()["state"], "the fitted optimiser has a state to save"
+    assert_same_optimizer(est.net_.optimizer_, loaded.net_.optimizer_)
 
 
 @pytest.mark.parametrize("predominant", ["auto", "b"])
@@ -442,13 +484,25 @@ def test_the_payload_would_run_if_unpickled(tmp_path):
     [
         (lambda w: {k: v for k, v in w.items() if k != "module.head.weight"}, "module.head.weight is missing"),
         (lambda w: {**w, "module.evil": torch.zeros(2)}, "Unexpected key"),
-        (lambda w: {**w, "optimizer.state": torch.zeros(2)}, "unexpected tensor 'optimizer.state'"),
+        (lambda w: {**w, "evil.state": torch.zeros(2)}, "unexpected tensor 'evil.state'"),
+        (lambda w: {**w, "optimizer.state": torch.zeros(2)}, "optimizer"),
+        (lambda w: {**w, "fitted.classes_.module.x": torch.zeros(2)}, "unexpected tensors under fitted.classes_"),
         (lambda w: {**w, "module.head.weight": torch.zeros(2, 2)}, "has shape"),
         (lambda w: {**w, "module.head.weight": w["module.head.weight"].double()}, "has dtype"),
         (lambda w: {**w, "module.head.bias": torch.full_like(w["module.head.bias"], float("nan"))}, "NaN"),
         (lambda w: {**w, "standardizer.mean_0": torch.zeros(9)}, "standardizer.mean_0 has shape"),
     ],
-    ids=["missing", "extra", "unknown-prefix", "shape", "dtype", "nan", "standardizer"],
+    ids=[
+        "missing",
+        "extra",
+        "unknown-prefix",
+        "optimizer-prefix",
+        "nested-prefix",
+        "shape",
+        "dtype",
+        "nan",
+        "standardizer",
+    ],
 )
 def test_mismatched_weights_are_refused(tamper, message, saved):
     path, _, _ = saved
@@ -639,7 +693,7 @@ def test_front_door_dictionary_of_the_wrong_width_is_refused(tmp_path):
     path = save(est, tmp_path / "fd.zip")
     key = "module.dictionary_contexts_"
     rewrite(path, weights=lambda w: {**w, key: torch.zeros(w[key].shape[0], w[key].shape[1] + 3)})
-    with pytest.raises(ValueError, match="fails on a test batch"):
+    with pytest.raises(ValueError, match=r"dictionary_contexts_ has shape .* entries have \d+ columns"):
         load(path)
 
 
@@ -674,3 +728,244 @@ def test_image_modality_round_trip(cls, tmp_path):
     loaded = load(save(est, tmp_path / "img.zip"))
     assert loaded.modality_shapes_ == {"img": (1, 6, 5), "b": (3,)}
     np.testing.assert_allclose(loaded.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------- fitted objects: ContrastiveICA, ATE-D
+@pytest.mark.parametrize(
+    "params",
+    [dict(), dict(pca_components=2, modality="all"), dict(geometry="box", ica=False)],
+    ids=["ica", "pca-all", "box-no-ica"],
+)
+def test_contrastive_ica_round_trip(params, tmp_path, no_unpickling):
+    X, _ = make_data()
+    est = small(ContrastiveICA, n_components=3, **params).fit(X)
+    loaded = load(save(est, tmp_path / "cica.zip"))
+    # same arrays; only the BLAS summation order may differ (the rebuilt arrays are C-contiguous)
+    np.testing.assert_allclose(loaded.transform(X), est.transform(X), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(loaded.get_feature_names_out(), est.get_feature_names_out())
+    assert_same_value(est.ica_, loaded.ica_, "ica_")
+    assert_same_value(est.pca_, loaded.pca_, "pca_")
+    sources = est.ica_["a"].transform(np.random.RandomState(1).randn(5, est.ica_["a"].n_features_in_))
+    np.testing.assert_allclose(
+        loaded.ica_["a"].inverse_transform(sources), est.ica_["a"].inverse_transform(sources), rtol=0, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("variant", ["backdoor", "recalibrate"])
+def test_ate_round_trip_with_its_first_stage(variant, tmp_path, no_unpickling):
+    X, y = make_data()
+    est = small(
+        CausalInfoMinClassifier,
+        method="ate",
+        ate_variant=variant,
+        confounder_modality="b",
+        n_confounders=3,
+        code_size=2,
+    ).fit(X, y)
+    path = save(est, tmp_path / "ate.zip")
+    loaded = load(path)
+    np.testing.assert_allclose(loaded.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    np.testing.assert_allclose(loaded.confounder_transform(X), est.confounder_transform(X), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(loaded.confounder_assignments(X), est.confounder_assignments(X))
+    for key in ("biased_estimator_", "confounder_kmeans_", "confounder_autoencoder_", "confounder_dictionary_"):
+        assert_same_value(getattr(est, key), getattr(loaded, key), key)
+    biased, reloaded = est.biased_estimator_, loaded.biased_estimator_
+    np.testing.assert_allclose(reloaded.predict_proba(X), biased.predict_proba(X), rtol=0, atol=1e-6)
+    assert_same_optimizer(biased.net_.optimizer_, reloaded.net_.optimizer_)
+    assert_same_optimizer(est.net_.optimizer_, loaded.net_.optimizer_)
+    with zipfile.ZipFile(path) as archive:
+        keys = list(st_load(archive.read("weights.safetensors")))
+    assert any(k.startswith("fitted.biased_estimator_.module.") for k in keys)
+    assert any(k.startswith("fitted.biased_estimator_.optimizer.") for k in keys)
+
+
+def test_fitted_sklearn_objects_that_are_not_data_are_refused(tmp_path):
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = make_data()
+    est = small(ContrastiveICA, n_components=3).fit(X)
+    est.ica_["a"].set_params(fun=np.tanh)  # a callable is code
+    with pytest.raises(TypeError, match=r"fitted attribute 'ica_'.*ica_\['a'\]\.fun"):
+        save(est, tmp_path / "m.zip")
+    est.ica_["a"].set_params(fun="logcosh")
+    est.scaler_ = StandardScaler().fit(X["a"])  # not on the allow-list
+    with pytest.raises(TypeError, match="fitted attribute 'scaler_'.*StandardScaler"):
+        save(est, tmp_path / "m.zip")
+    del est.scaler_
+    save(est, tmp_path / "m.zip")
+    assert sorted(os.listdir(tmp_path)) == ["m.zip"]
+
+
+@pytest.fixture(scope="module")
+def fitted_cica():
+    X, _ = make_data()
+    return small(ContrastiveICA, n_components=3, pca_components=2).fit(X), X
+
+
+def _ica(meta):
+    return meta["fitted"]["ica_"]["a"]["__sklearn__"]
+
+
+def _set(body, key, value):
+    body[key] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda m: _set(_ica(m), "class", "os.system") and m, "scikit-learn class 'os.system' is not one of"),
+        (lambda m: _set(_ica(m), "class", "LogisticRegression") and m, "is not one of those a model file may hold"),
+        (lambda m: _set(_ica(m)["params"], "evil", 1) and m, "FastICA has no parameter 'evil'"),
+        (lambda m: _set(_ica(m)["params"], "max_iter", -1) and m, "invalid FastICA parameters"),
+        (lambda m: _set(_ica(m)["fitted"], "evil_", 1) and m, "'evil_' is not a fitted attribute a FastICA"),
+        (lambda m: _ica(m)["fitted"].pop("components_") and m, "'components_' of the FastICA is missing"),
+        (
+            lambda m: _set(_ica(m)["fitted"], "components_", _encode(np.zeros((2, 7)), "c")) and m,
+            "does not have n_features_in_",
+        ),
+        (
+            lambda m: _set(_ica(m)["fitted"], "mean_", _encode(np.full(2, np.nan), "c")) and m,
+            "NaN or infinite",
+        ),
+        (lambda m: _set(m["params"], "n_components", m["fitted"]["ica_"]["a"]) and m, "not allowed here"),
+        (lambda m: _set(m["fitted"], "n_components_", [{"__estimator__": {}}]) and m, "not allowed here"),
+        (lambda m: _set(m["fitted"], "extra_", {"__estimator__": {"estimator": "os.system"}}) and m, "'os.system'"),
+    ],
+    ids=[
+        "os-system",
+        "foreign-class",
+        "param-name",
+        "param-value",
+        "attribute-name",
+        "attribute-missing",
+        "shape",
+        "nan",
+        "object-in-params",
+        "estimator-in-list",
+        "nested-class",
+    ],
+)
+def test_tampered_fitted_objects_are_refused(tamper, message, fitted_cica, tmp_path, no_unpickling):
+    est, _ = fitted_cica
+    path = save(est, tmp_path / "cica.zip")
+    rewrite(path, meta=tamper)
+    with pytest.raises(ValueError, match=message):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda b: _set(b, "class", "Linear"), "module class 'Linear' is not one of"),
+        (lambda b: _set(b["state"], "weight", _encode(np.zeros((3, 2, 1), np.float32), "w")), "TiedLinear"),
+        (lambda b: _set(b["state"], "bias", _encode(np.zeros(2, np.float32), "w")), "has keys"),
+        (lambda b: _set(b["state"], "weight", _encode(np.zeros((2, 8)), "w")), "shape and dtype"),
+    ],
+    ids=["class", "shape", "extra-key", "width"],
+)
+def test_tampered_fitted_module_is_refused(tamper, message, tmp_path):
+    X, y = make_data()
+    est = small(CausalInfoMinClassifier, method="ate", n_confounders=2, code_size=2, max_epochs=1).fit(X, y)
+    path = save(est, tmp_path / "ate.zip")
+
+    def edit(meta):
+        tamper(meta["fitted"]["confounder_autoencoder_"]["__module__"])
+        return meta
+
+    rewrite(path, meta=edit)
+    with pytest.raises(ValueError, match=message):
+        load(path)
+
+
+# ------------------------------------------------------------------------- the optimiser state
+def _training_data(est, X, y):
+    from skcausalmm._training import TensorDictDataset
+    from skcausalmm._validation import split_missing
+
+    data, availability = split_missing(est._validate_X(X, reset=False), est.modality_names_)
+    y_enc = torch.from_numpy(np.searchsorted(est.classes_, y))
+    return TensorDictDataset(est._to_tensors(data, availability, "cpu"), y_enc)
+
+
+def test_training_continues_after_load(tmp_path):
+    X, y = make_data()
+    est = small(LateFusionClassifier, batch_size=64).fit(X, y)  # one batch per epoch
+    loaded = load(save(est, tmp_path / "m.zip"))
+    fresh = load(tmp_path / "m.zip")
+    fresh.net_.initialize_optimizer()  # the same weights, a new optimiser: what a file without the state gives
+    assert not fresh.net_.optimizer_.state_dict()["state"]
+    for model in (est, loaded, fresh):
+        model.net_.partial_fit(_training_data(model, X, y), None, epochs=1)
+    after = {name: m.net_.module_.state_dict() for name, m in [("est", est), ("loaded", loaded), ("fresh", fresh)]}
+    for key in after["est"]:
+        torch.testing.assert_close(after["loaded"][key], after["est"][key], rtol=0, atol=1e-6)
+    assert any(not torch.allclose(after["fresh"][k], after["est"][k], atol=1e-6) for k in after["est"])
+
+
+def test_sgd_with_momentum_round_trip(tmp_path):
+    X, y = make_data()
+    est = small(LateFusionClassifier, optimizer="sgd").fit(X, y)
+    loaded = load(save(est, tmp_path / "m.zip"))
+    assert_same_optimizer(est.net_.optimizer_, loaded.net_.optimizer_)
+
+
+def test_version_1_file_without_optimizer_state_loads(saved):
+    path, est, X = saved
+
+    def as_version_1(meta):
+        meta["format_version"] = 1
+        del meta["net"]["optimizers"]
+        return meta
+
+    rewrite(path, meta=as_version_1, weights=lambda w: {k: v for k, v in w.items() if not k.startswith("optimizer.")})
+    loaded = load(path)
+    np.testing.assert_allclose(loaded.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-6)
+    assert loaded.net_.optimizer_.state_dict()["state"] == {}
+
+
+def _optimizer(meta):
+    return meta["net"]["optimizers"]["optimizer"]
+
+
+def _first_group(meta):
+    return _optimizer(meta)["param_groups"][0]
+
+
+@pytest.mark.parametrize(
+    "meta, weights, message",
+    [
+        (None, lambda w: {k: v for k, v in w.items() if k != "optimizer.optimizer.0.exp_avg"}, "do not match the JSON"),
+        (None, lambda w: {**w, "optimizer.optimizer.0.exp_avg": torch.zeros(3)}, "has shape"),
+        (None, lambda w: {**w, "optimizer.optimizer.0.exp_avg": torch.full((1,), float("inf"))}, "NaN or infinite"),
+        (lambda m: _set(m["net"], "optimizers", None) and m, None, "describes no optimiser state"),
+        (lambda m: _set(m["net"], "optimizers", {"evil": {}}) and m, None, "must map the net's optimisers"),
+        (lambda m: _set(_first_group(m), "lr", "fast") and m, None, "'lr' has the wrong kind"),
+        (lambda m: _set(_first_group(m), "betas", {"__tuple__": [0.9]}) and m, None, "'betas' has the wrong kind"),
+        (lambda m: _set(_first_group(m), "evil", 1) and m, None, "unknown optimiser setting 'evil'"),
+        (lambda m: _set(_first_group(m), "params", [0, 1]) and m, None, "must list"),
+        (lambda m: _set(_first_group(m), "params", [0] * len(_first_group(m)["params"])) and m, None, "twice"),
+        (lambda m: _set(_optimizer(m), "param_groups", []) and m, None, "param_groups must be a list of 1"),
+        (lambda m: _set(_optimizer(m), "state", {"__items__": [[10**6, {}]]}) and m, None, "state must map"),
+    ],
+    ids=[
+        "tensor-dropped",
+        "tensor-shape",
+        "tensor-inf",
+        "no-json",
+        "unknown-optimizer",
+        "lr-kind",
+        "betas-length",
+        "unknown-setting",
+        "params-length",
+        "params-repeated",
+        "groups",
+        "state-index",
+    ],
+)
+def test_tampered_optimizer_state_is_refused(meta, weights, message, saved):
+    path, _, _ = saved
+    rewrite(path, meta=meta, weights=weights)
+    with pytest.raises(ValueError, match=message):
+        load(path)

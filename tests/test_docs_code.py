@@ -28,7 +28,7 @@ def test_there_are_code_blocks_to_run():
 def test_page_code_blocks_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # anything a block writes stays in a temporary folder
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    namespace = {"__name__": "__docs__"}
+    namespace = {"__name__": "__main__"}  # blocks guarded by `if __name__ == "__main__":` run too
     for i, code in enumerate(BLOCK.findall(page.read_text())):
         try:
             exec(compile(code, f"{page.name}[block {i}]", "exec"), namespace)

@@ -1,13 +1,16 @@
-"""Choosing β of the front-door classifier by cross-validation.
+"""
+# Choosing β of the front-door classifier by cross-validation
 
-The bundled UCI Multiple Features data: the ``pix`` view is the predominant modality (a
-16x15 image), one tabular view (``fou``, renamed ``"tabular"``) is auxiliary. A Pipeline
-standardizes the tabular view and trains :class:`FrontDoorMultimodalClassifier`;
-``GridSearchCV`` picks β. (β is used at prediction time only, so after the search
-``set_params(beta=...)`` on the fitted model changes its predictions without refitting.)
+The bundled UCI Multiple Features data: the `pix` view is the predominant modality (a
+16 × 15 image), one tabular view (`fou`, renamed `"tabular"`) is auxiliary. A `Pipeline`
+standardises the tabular view and trains a
+[`FrontDoorMultimodalClassifier`][skcausalmm.FrontDoorMultimodalClassifier]; `GridSearchCV`
+picks β. β is used at prediction time only, so after the search `set_params(beta=...)` on the
+fitted model changes its predictions without refitting. See
+[Front-door classifier](../../frontdoor.md) for what β blends.
 
-Run ``SKCAUSALMM_SMOKE=1 MPLBACKEND=Agg python examples/plot_frontdoor_beta.py`` for a tiny
-configuration (under a minute on 2 cores).
+Run it as `python examples/plot_frontdoor_beta.py`; with `SKCAUSALMM_SMOKE=1` (or in CI,
+where `CI` is set) it trains a tiny configuration in seconds.
 """
 
 import os
@@ -22,7 +25,8 @@ from sklearn.preprocessing import StandardScaler
 from skcausalmm import FrontDoorMultimodalClassifier, ModalityDict, ModalityTransformer
 from skcausalmm.datasets import load_multiple_features
 
-SMOKE = os.environ.get("SKCAUSALMM_SMOKE") == "1"
+# tiny sizes with SKCAUSALMM_SMOKE=1, and in CI (CI set) unless SKCAUSALMM_SMOKE=0
+SMOKE = os.environ.get("SKCAUSALMM_SMOKE", "1" if os.environ.get("CI") else "0") == "1"
 
 views, y = load_multiple_features(views=["pix", "fou"], return_X_y=True)
 X = ModalityDict({"image": views["pix"], "tabular": views["fou"]})
@@ -30,6 +34,9 @@ if SMOKE:
     keep = np.random.RandomState(0).permutation(len(y))[:400]
     X, y = X[keep], y[keep]
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+
+# %%
+# ## Grid search over β
 
 clf = FrontDoorMultimodalClassifier(
     predominant="image",
@@ -47,7 +54,9 @@ table = pd.DataFrame(search.cv_results_)[["param_clf__beta", "mean_test_score", 
 print(table.to_string(index=False))
 print(f"best β = {search.best_params_['clf__beta']}, test accuracy = {search.score(X_test, y_test):.3f}")
 
-# β after the fact: one fitted model, every β
+# %%
+# ## β after the fact: one fitted model, every β
+
 best = search.best_estimator_
 test_scores = []
 for beta in betas:

@@ -42,7 +42,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 
-from ._compat import Interval, StrOptions, _fit_context
+from ._compat import CallbackSupportMixin, Interval, StrOptions, _fit_context
 from ._training import (
     AVAILABILITY_KEY,
     PREDICT_BATCH_SIZE,
@@ -168,7 +168,39 @@ def _prefixed(prefix, params):
     return {f"{prefix}__{key}": value for key, value in params.items()}
 
 
-class BaseMultimodalEstimator(BaseEstimator):
+class _EpochTasks:
+    """Epochs as the subtasks of a fit, for scikit-learn's callbacks (``sklearn.callback``, 1.9+).
+
+    The net calls :meth:`begin` and :meth:`end` around every epoch; ``end`` returns True
+    when a callback asks to stop.
+    """
+
+    def __init__(self, estimator, context, X, y, metadata):
+        self.estimator, self.context = estimator, context
+        self.kwargs = {"X": X, "y": y, "metadata": metadata}
+        self.task = None
+
+    def begin(self):
+        self.task = self.context.subcontext(task_name="epoch")
+        self.task.call_on_fit_task_begin(estimator=self.estimator, **self.kwargs)
+
+    def end(self):
+        # a ready-to-predict copy (built only if a callback asks for it) where the network
+        # alone predicts; methods that build something after training (a dictionary, an
+        # ICA) have no such copy mid-training
+        attributes = (lambda: _fitted_attributes(self.estimator)) if self.estimator._predicts_during_training else None
+        return bool(
+            self.task.call_on_fit_task_end(
+                estimator=self.estimator, **self.kwargs, reconstruction_attributes=attributes
+            )
+        )
+
+
+def _fitted_attributes(estimator):
+    return {k: v for k, v in vars(estimator).items() if k.endswith("_") and not k.startswith("_")}
+
+
+class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
     """Base class of every torch-trained estimator in skcausalmm (classifiers and transformers).
 
     Subclasses store their parameters in ``__init__`` (the shared ones are
@@ -181,7 +213,8 @@ class BaseMultimodalEstimator(BaseEstimator):
         "image_shapes": [dict, None],
         "encoders": [dict, None],
         "standardize": ["boolean"],
-        "hidden_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        # an upper bound: a width of 10**6 would try to allocate terabytes of weights
+        "hidden_size": [Interval(numbers.Integral, 1, 16384, closed="both")],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -201,6 +234,9 @@ class BaseMultimodalEstimator(BaseEstimator):
     _module_class = None
     _criterion_class = None
     _supports_missing = False
+    #: Whether the network predicts before ``_after_fit`` (scikit-learn callbacks then get a
+    #: ready-to-predict estimator at the end of every epoch).
+    _predicts_during_training = True
 
     # ---------------------------------------------------------------- hooks
     def _module_params(self, shapes, n_outputs):  # pragma: no cover - abstract
@@ -378,6 +414,12 @@ class BaseMultimodalEstimator(BaseEstimator):
                 UserWarning,
             )
         n = availability.shape[0]
+        epoch_tasks = None
+        if hasattr(self, "_init_callback_context"):  # scikit-learn >= 1.9: one task per fit, one subtask per epoch
+            metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+            context = self._init_callback_context(max_subtasks=n_epochs)
+            context.call_on_fit_task_begin(estimator=self, X=data, y=y, metadata=metadata)
+            epoch_tasks = _EpochTasks(self, context, data, y, metadata)
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(2**31 - 1))
@@ -408,7 +450,11 @@ class BaseMultimodalEstimator(BaseEstimator):
                 self.net_ = net
                 net.initialize()
             if n_epochs > 0:
-                net.partial_fit(train_ds, None, epochs=n_epochs)
+                net.epoch_listener_ = epoch_tasks
+                try:
+                    net.partial_fit(train_ds, None, epochs=n_epochs)
+                finally:
+                    del net.epoch_listener_
             self._check_finite(net)
             net.module_.eval()
             with torch.no_grad():
@@ -418,6 +464,10 @@ class BaseMultimodalEstimator(BaseEstimator):
                 self._after_fit(modalities, y_t, generator, sample_weight=X_t.get(SAMPLE_WEIGHT_KEY))
         self.history_ = net.history
         self.n_epochs_ = len(net.history)
+        if epoch_tasks is not None:
+            epoch_tasks.context.call_on_fit_task_end(
+                estimator=self, **epoch_tasks.kwargs, reconstruction_attributes=lambda: _fitted_attributes(self)
+            )
         return self
 
     def _make_net(self, class_weight, train_split=None, seed=None):

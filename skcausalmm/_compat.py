@@ -10,4 +10,12 @@ pyproject pins the scikit-learn range this package is tested with.
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-__all__ = ["Interval", "StrOptions", "_fit_context", "validate_params"]
+try:  # scikit-learn >= 1.9: the callback API (sklearn.callback)
+    from sklearn.callback import CallbackSupportMixin
+except ImportError:  # pragma: no cover - older scikit-learn has no callbacks to support
+
+    class CallbackSupportMixin:
+        """Stand-in for scikit-learn < 1.9, which has no ``sklearn.callback``."""
+
+
+__all__ = ["CallbackSupportMixin", "Interval", "StrOptions", "_fit_context", "validate_params"]

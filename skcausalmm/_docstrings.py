@@ -33,7 +33,7 @@ SHARED_PARAMETERS = """\
         features of any scale safe. Set False only when the inputs are
         already on a sensible scale and must reach the encoders unchanged.
     hidden_size : int, default=64
-        Width and output size of the default encoders.
+        Width and output size of the default encoders (1 to 16384).
     max_epochs : int, default=30
         Training epochs (an upper bound with ``early_stopping``).
     lr : float, default=3e-3

@@ -236,6 +236,20 @@ class MultimodalNet(NeuralNet):
             return self.criterion_(y_pred, y_true)
         return self.criterion_(y_pred, y_true, sample_weight=sample_weight)
 
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Open the epoch's task for scikit-learn callbacks (when an estimator set ``epoch_listener_``)."""
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        listener = self.__dict__.get("epoch_listener_")
+        if listener is not None:
+            listener.begin()
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Close the epoch's task; a scikit-learn callback asking to stop ends training (as skorch's early stopping does)."""
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        listener = self.__dict__.get("epoch_listener_")
+        if listener is not None and listener.end():
+            raise KeyboardInterrupt  # skorch's fit loop stops cleanly on it
+
     def predict_proba(self, X):
         """Softmax of the network's ``"logits"``, over encoded classes (what skorch's scoring callbacks use).
 

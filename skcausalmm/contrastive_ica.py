@@ -231,6 +231,7 @@ class ContrastiveICA(MultimodalTransformerMixin):
         self.warm_start = warm_start
 
     _module_class = ContrastiveNetwork
+    _predicts_during_training = False  # predictions need what _after_fit builds
     _criterion_class = SymmetricInfoNCELoss
     _supports_missing = False
 

@@ -279,6 +279,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.warm_start = warm_start
 
     _module_class = FrontDoorNetwork
+    _predicts_during_training = False  # predictions need what _after_fit builds
     _criterion_class = FrontDoorLoss
 
     # ------------------------------------------------------------------ fit
@@ -391,6 +392,25 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         if isinstance(n_prototypes, bool) or not isinstance(n_prototypes, numbers.Integral) or n_prototypes < 1:
             raise ValueError(f"n_prototypes must be a positive integer, got {n_prototypes!r}.")
         return {"beta": float(beta), "approximation": self.approximation, "n_prototypes": int(n_prototypes)}
+
+    def mediator_features(self, X):
+        """The mediator ``m`` of each sample (what the head reads off the predominant modality).
+
+        Parameters
+        ----------
+        X : dict, ModalityDict, array-like or DataFrame
+            Samples with the modalities seen in ``fit``.
+
+        Returns
+        -------
+        mediator : ndarray of shape (n_samples, mediator_size)
+            See :func:`skcausalmm.metrics.mediator_diagnostics` for probing it.
+        """
+
+        def mediator(module, batch, availability):
+            return module.encode(batch)["mediator"]
+
+        return np.concatenate(self._map_batches(X, mediator)).astype(np.float64)
 
     def front_door_terms(self, X):
         """Both β endpoints: Pearl's front door and the auxiliary-conditional one.

@@ -157,3 +157,15 @@ def test_gpu_fit_and_cpu_unpickle(tmp_path):
         assert next(loaded.net_.module_.parameters()).device.type == "cpu"
         assert loaded.device_ == "cpu"
         np.testing.assert_allclose(loaded.predict_proba(X), expected, atol=1e-5)
+
+
+def test_hidden_size_has_an_upper_bound():
+    import numpy as np
+    import pytest
+
+    from skcausalmm import LateFusionClassifier
+
+    X = {"a": np.zeros((10, 2), dtype=np.float32)}
+    y = np.arange(10) % 2
+    with pytest.raises(ValueError, match="hidden_size"):
+        LateFusionClassifier(hidden_size=10**6).fit(X, y)

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._availability import availability_scores
 from ._identifiability import heldout_linear_r2, identifiability_scores, mean_corr_coef
+from ._leakage import mediator_diagnostics
 from ._spurious import spurious_sufficiency
 from ._validation import modality_columns
 
@@ -31,6 +32,7 @@ __all__ = [
     "identifiability_scores",
     "imbalance_summary",
     "mean_corr_coef",
+    "mediator_diagnostics",
     "modality_scores",
     "shapley_contributions",
     "spurious_sufficiency",

@@ -96,13 +96,18 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     conditional_adversary : bool, default=True
         The adversary also gets the label, so the mediator is only penalised for what it
         says about the auxiliary input beyond the label.
-    adversary_objective : {"auto", "reversal", "confusion"}, default="auto"
+    adversary_objective : {"auto", "reversal", "confusion", "decorrelation"}, default="auto"
         How the mediator fights the adversary: gradient reversal (it maximises the
         adversary's MSE), or confusion (it makes the frozen adversary predict the batch
-        mean of the auxiliary input given the label; bounded, cannot diverge). ``"auto"``:
+        mean of the auxiliary input given the label; bounded, cannot diverge), or
+        decorrelation (no adversary network: ``adversary_weight`` times the mean squared
+        correlation between the mediator's units and the raw auxiliary input's columns,
+        centred per class when ``conditional_adversary``; scale-free, so the encoder cannot
+        shrink its way out, and aimed at exactly what a linear probe reads). ``"auto"``:
         confusion when the predominant modality is an image or a sequence (with reversal a
         CNN mediator diverged or, layer-normalised, leaked the confounder), reversal for
-        tables.
+        tables. The page "Front-door classifier" compares them with
+        :func:`skcausalmm.metrics.mediator_diagnostics`.
     dictionary_size : int, default=2000
         Number of dictionary entries (all training samples when there are fewer).
         The cost of ``approximation="exact"`` is linear in it.
@@ -137,7 +142,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         With ``predominant="auto"`` and several modalities: the Shapley contribution of each
         modality to the warm-up model's training accuracy, absent modalities zeroed
         (:func:`skcausalmm.metrics.shapley_contributions`); None otherwise.
-    adversary_objective_ : {"reversal", "confusion"}
+    adversary_objective_ : {"reversal", "confusion", "decorrelation"}
         The resolved ``adversary_objective``.
     adversary_weight_ : float
         The resolved ``adversary_weight``.
@@ -146,7 +151,8 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     %(shared_attributes)s
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_acc`` and the loss terms ``ce``, ``nce``,
-        ``adv``, ``diag`` (and ``conf`` with the confusion objective).
+        ``adv``, ``diag`` (and ``conf`` with the confusion objective, ``decor`` with the
+        decorrelation objective).
 
     See Also
     --------
@@ -189,7 +195,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         "adversary_weight": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "adversary_ramp": [Interval(numbers.Real, 0, 1, closed="both")],
         "conditional_adversary": ["boolean"],
-        "adversary_objective": [StrOptions({"auto", "reversal", "confusion"})],
+        "adversary_objective": [StrOptions({"auto", "reversal", "confusion", "decorrelation"})],
         "dictionary_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "dictionary": [StrOptions({"sample", "kmeans"})],
         "attention": [StrOptions({"auxiliary", "context"})],
@@ -338,7 +344,15 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         }
         # the contribution to the fused model: head accuracies after a short warm-up
         # favour modalities whose encoders learn fast (small tables over CNNs)
-        return max(data, key=lambda name: (self.modality_shapley_[name], self.modality_contributions_[name]))
+        chosen = max(data, key=lambda name: (self.modality_shapley_[name], self.modality_contributions_[name]))
+        if self.verbose:
+            shapley = ", ".join(f"{k} {v:.3f}" for k, v in self.modality_shapley_.items())
+            heads = ", ".join(f"{k} {v:.3f}" for k, v in self.modality_contributions_.items())
+            print(
+                f"predominant='auto': a {self.warmup_epochs}-epoch late-fusion warm-up gives Shapley contributions "
+                f"to its training accuracy {shapley} (own-head accuracies {heads}); predominant modality: {chosen!r}."
+            )
+        return chosen
 
     def _module_params(self, shapes, n_classes):
         return {

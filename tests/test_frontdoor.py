@@ -304,3 +304,15 @@ def test_mechanism_confounded_table():
     assert acc["b0_out"] > acc["late_out"] + 0.04, acc
     assert acc["b1_in"] < acc["b0_in"] - 0.08, acc
     assert acc["b1_in"] < 0.6, acc
+
+
+def test_auto_predominant_is_reported_in_verbose_output(capsys):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    X = {"strong": (y[:, None] + 0.1 * rng.normal(size=(200, 3))).astype(np.float32),
+         "weak": rng.normal(size=(200, 3)).astype(np.float32)}
+    clf = FrontDoorMultimodalClassifier(max_epochs=1, warmup_epochs=2, hidden_size=8, verbose=1, random_state=0)
+    clf.fit(X, y)
+    out = capsys.readouterr().out
+    assert "predominant='auto'" in out and "'strong'" in out and "Shapley" in out
+    assert clf.predominant_modality_ == "strong"

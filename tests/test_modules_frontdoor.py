@@ -384,3 +384,43 @@ def test_mediator_is_layer_normalised():
     torch.testing.assert_close(m.mean(1), torch.zeros(20), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="mediator_normalization"):
         _network(mediator_normalization="batch")
+
+
+def test_decorrelation_penalty_measures_within_class_correlation():
+    from skcausalmm.modules.frontdoor import _decorrelation_loss
+
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    y = torch.randint(0, 3, (n,), generator=g)
+    target = torch.randn(n, 2, generator=g) + y[:, None].float()  # the auxiliary input depends on the label
+    independent = torch.randn(n, 4, generator=g)
+    label_only = torch.randn(n, 4, generator=g) * 0.1 + y[:, None].float()
+    leaky = torch.cat([target + 0.1 * torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g)], 1)
+
+    def penalty(m, conditional):
+        return float(_decorrelation_loss(
+            {"mediator": m, "adversary_target": target, "decorrelation_conditional": conditional}, y))
+
+    assert penalty(independent, False) < 0.01 and penalty(independent, True) < 0.01
+    assert penalty(label_only, False) > 0.5  # correlated through the label ...
+    assert penalty(label_only, True) < 0.01  # ... but says nothing beyond it
+    assert penalty(leaky, True) > 0.2
+    assert penalty(10.0 * leaky, True) == pytest.approx(penalty(leaky, True), rel=1e-4)  # scale-free
+
+
+def test_decorrelation_objective_trains_without_an_adversary_network():
+    from skcausalmm.datasets import make_confounded_multimodal
+    from skcausalmm.frontdoor import FrontDoorMultimodalClassifier
+    from skcausalmm.metrics import mediator_diagnostics
+
+    tr = make_confounded_multimodal(1500, predominant="table", random_state=0)
+    te = make_confounded_multimodal(1500, predominant="table", random_state=1)
+    common = dict(predominant="table", max_epochs=15, random_state=0, conditional_adversary=False)
+    plain = FrontDoorMultimodalClassifier(adversary_weight=0.0, **common).fit(tr.data, tr.target)
+    decor = FrontDoorMultimodalClassifier(adversary_objective="decorrelation", adversary_weight=5.0, **common)
+    decor.fit(tr.data, tr.target)
+    assert decor.net_.module_.adversary is None and "decor" in decor.history_[-1]
+    before = mediator_diagnostics(plain, te.data, te.target, variables={"trace": te.trace, "content": te.content})
+    after = mediator_diagnostics(decor, te.data, te.target, variables={"trace": te.trace, "content": te.content})
+    assert after["trace_accuracy"] < before["trace_accuracy"] - 0.2  # the confounder's trace is stripped
+    assert after["content_accuracy"] > 0.9  # the content is kept

@@ -463,9 +463,10 @@ class FrontDoorNetwork(nn.Module):
         self.progress = 1.0
         has_auxiliary = bool(auxiliary)
 
-        if adversary_objective not in ("reversal", "confusion"):
+        if adversary_objective not in ("reversal", "confusion", "decorrelation"):
             raise ValueError(
-                f"adversary_objective must be 'reversal' or 'confusion', got {adversary_objective!r}."
+                "adversary_objective must be 'reversal', 'confusion' or 'decorrelation', got "
+                f"{adversary_objective!r}."
             )
         self.adversary_objective = adversary_objective
         if mediator_normalization not in ("layer", None):
@@ -505,7 +506,10 @@ class FrontDoorNetwork(nn.Module):
             self.context_projection = self.auxiliary_projection = None
 
         self.adversary = None
-        if has_auxiliary and self.adversary_weight > 0:
+        # "decorrelation" needs no adversary network: the loss penalises the correlations
+        # between m and the raw auxiliary input directly
+        self.decorrelates = has_auxiliary and self.adversary_weight > 0 and adversary_objective == "decorrelation"
+        if has_auxiliary and self.adversary_weight > 0 and not self.decorrelates:
             if sample_shapes is None or any(name not in sample_shapes for name in auxiliary):
                 raise ValueError(
                     "sample_shapes must give the shape of every auxiliary modality when "
@@ -634,6 +638,12 @@ class FrontDoorNetwork(nn.Module):
             outputs["adversary_target"] = torch.cat(
                 [X[name].detach().reshape(len(m), -1).to(m.dtype) for name in self.auxiliary], dim=1
             )
+        elif self.decorrelates:
+            outputs["adversary_target"] = torch.cat(
+                [X[name].detach().reshape(len(m), -1).to(m.dtype) for name in self.auxiliary], dim=1
+            )
+            outputs["decorrelation_coefficient"] = self.adversary_coefficient()
+            outputs["decorrelation_conditional"] = self.conditional_adversary
         modality_logits = {
             self.predominant: self.diagnostic_heads[self.predominant](
                 torch.cat([m, r], dim=1).detach()
@@ -950,6 +960,28 @@ def _kmeans(points, n_clusters, generator=None, sample_weight=None, n_iter=20):
 # --------------------------------------------------------------------------------------------
 # loss
 # --------------------------------------------------------------------------------------------
+def _decorrelation_loss(outputs, y):
+    """Mean over the mediator's units of the summed squared correlations with the auxiliary input's columns.
+
+    Both are centred within the batch, per class with the conditional variant (what m says
+    about the auxiliary input beyond the label), and scaled to unit variance, so the
+    encoder cannot lower the penalty by shrinking ``m``.
+    """
+    m, target = outputs["mediator"], outputs["adversary_target"]
+    if outputs["decorrelation_conditional"]:
+        n_classes = int(y.max()) + 1 if len(y) else 1
+        one_hot = F.one_hot(y, n_classes).to(m.dtype)
+        counts = one_hot.sum(0).clamp_min(1.0)[:, None]
+        m = m - one_hot @ ((one_hot.T @ m) / counts)
+        target = target - one_hot @ ((one_hot.T @ target) / counts)
+    else:
+        m, target = m - m.mean(0), target - target.mean(0)
+    m = m / m.pow(2).mean(0).add(1e-6).sqrt()
+    target = target / target.pow(2).mean(0).add(1e-6).sqrt()
+    corr = m.T @ target / len(y)
+    return corr.pow(2).sum(1).mean()
+
+
 def _confusion_loss(outputs, y):
     """MSE between the frozen adversary's prediction and the (per-class) batch mean target."""
     prediction = outputs["confusion_prediction"]
@@ -1033,6 +1065,9 @@ class FrontDoorLoss(nn.Module):
             adv = F.mse_loss(selected, outputs["adversary_target"])
             terms["adv"] = adv
             total = total + adv
+        if "decorrelation_coefficient" in outputs:
+            terms["decor"] = decor = _decorrelation_loss(outputs, y)
+            total = total + outputs["decorrelation_coefficient"] * decor
         if "confusion_prediction" in outputs:
             terms["conf"] = conf = _confusion_loss(outputs, y)
             total = total + outputs["confusion_coefficient"] * conf

@@ -11,6 +11,8 @@ reports what each objective costs against late fusion.
 
     python benchmarks/bench_mediator_leakage.py            # 3 seeds
     python benchmarks/bench_mediator_leakage.py --quick    # 1 seed, small data (CI)
+    python benchmarks/bench_mediator_leakage.py --from-json benchmarks/results/mediator_leakage.json \
+        --figure docs/figures/mediator_leakage.png          # redraw from a saved run
 """
 
 import argparse
@@ -38,7 +40,7 @@ OBJECTIVES = {
 def confounded_rows(rendering, n, epochs, seed):
     tr = make_confounded_multimodal(n, predominant=rendering, random_state=seed)
     te = make_confounded_multimodal(n, predominant=rendering, random_state=seed + 100)
-    ood = make_confounded_multimodal(n, predominant=rendering, ood_confounding=0.0, random_state=seed + 200)
+    ood = make_confounded_multimodal(n, predominant=rendering, confounding=0.0, random_state=seed + 200)
     rows = []
     for name, params in OBJECTIVES.items():
         start = time.perf_counter()
@@ -123,8 +125,9 @@ def figure(conf, path):
         ax.set_xticks(x, names, rotation=15, fontsize=8)
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{rendering} rendering")
-    axes[0][0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -135,7 +138,13 @@ def main():
     parser.add_argument("--quick", action="store_true", help="1 seed, small data, few epochs (CI smoke run)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--figure", type=Path, default=None, help="where to write the PNG")
+    parser.add_argument("--from-json", type=Path, default=None, help="redraw the table and figure from a saved run")
     args = parser.parse_args()
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+        print(table(saved["confounded"], saved["real"]))
+        figure(saved["confounded"], args.figure or args.from_json.with_suffix(".png"))
+        return
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", UserWarning)
     seeds = 1 if args.quick else args.seeds

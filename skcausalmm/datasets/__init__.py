@@ -1,6 +1,7 @@
 """Data set loaders and synthetic generators."""
 
 from ._confounded import confounded_ceilings, confounded_interventional_proba, make_confounded_multimodal
+from ._confounded_digits import make_confounded_digits
 from ._mfeat import load_multiple_features
 from ._missing import mask_modalities
 from ._partial_causal import make_partial_causal
@@ -10,6 +11,7 @@ __all__ = [
     "confounded_ceilings",
     "confounded_interventional_proba",
     "load_multiple_features",
+    "make_confounded_digits",
     "make_confounded_multimodal",
     "make_partial_causal",
     "make_shortcut_multimodal",

@@ -78,6 +78,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         Size of the mediator ``m``.
     context_size : int, default=32
         Size of the context ``r``.
+    shared_trunk : bool, default=False
+        One encoder of the predominant modality for both the mediator and the context (its
+        output split into ``m`` and ``r``) instead of two; about halves the predominant
+        modality's training cost (see the page "Prediction speed" for what it changes).
     auxiliary_size : int, default=32
         Size of the (fused) auxiliary features ``z_a``.
     projection_size : int, default=32
@@ -191,6 +195,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         "n_prototypes": [Interval(numbers.Integral, 1, None, closed="left")],
         "mediator_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "context_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "shared_trunk": ["boolean"],
         "auxiliary_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "projection_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -215,6 +220,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         n_prototypes=64,
         mediator_size=32,
         context_size=32,
+        shared_trunk=False,
         auxiliary_size=32,
         projection_size=32,
         temperature=0.1,
@@ -254,6 +260,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.n_prototypes = n_prototypes
         self.mediator_size = mediator_size
         self.context_size = context_size
+        self.shared_trunk = shared_trunk
         self.auxiliary_size = auxiliary_size
         self.projection_size = projection_size
         self.temperature = temperature
@@ -366,6 +373,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             "sample_shapes": {name: shapes[name] for name in self.auxiliary_modalities_},
             "mediator_size": self.mediator_size,
             "context_size": self.context_size,
+            "shared_trunk": self.shared_trunk,
             "auxiliary_size": self.auxiliary_size,
             "projection_size": self.projection_size,
             "hidden_size": self.hidden_size,

@@ -424,3 +424,21 @@ def test_decorrelation_objective_trains_without_an_adversary_network():
     after = mediator_diagnostics(decor, te.data, te.target, variables={"trace": te.trace, "content": te.content})
     assert after["trace_accuracy"] < before["trace_accuracy"] - 0.2  # the confounder's trace is stripped
     assert after["content_accuracy"] > 0.9  # the content is kept
+
+
+def test_shared_trunk_reads_mediator_and_context_off_one_encoder():
+    from skcausalmm.frontdoor import FrontDoorMultimodalClassifier
+
+    rng = np.random.default_rng(0)
+    X = {"p": rng.normal(size=(64, 5)).astype(np.float32), "a": rng.normal(size=(64, 3)).astype(np.float32)}
+    y = (X["p"][:, 0] > 0).astype(int)
+    common = dict(predominant="p", max_epochs=2, hidden_size=8, mediator_size=4, context_size=6, random_state=0)
+    shared = FrontDoorMultimodalClassifier(shared_trunk=True, **common).fit(X, y)
+    separate = FrontDoorMultimodalClassifier(**common).fit(X, y)
+    net = shared.net_.module_
+    assert net.context_encoder is None and separate.net_.module_.context_encoder is not None
+    features = net.encode({k: torch.from_numpy(v) for k, v in X.items()})
+    assert features["mediator"].shape == (64, 4) and features["context"].shape == (64, 6)
+    n_params = [sum(p.numel() for p in m.net_.module_.parameters()) for m in (shared, separate)]
+    assert n_params[0] < n_params[1]
+    assert shared.predict_proba(X).shape == (64, 2)

@@ -55,6 +55,7 @@ from ._training import (
     iter_batches,
 )
 from ._validation import check_modalities, split_missing
+from .modules._batching import MappedRows, is_mapped
 from .modules.encoders import EncoderFactory, standardization_stats
 
 __all__ = [
@@ -89,6 +90,102 @@ def resolve_device(device):
     elif parsed.type != "cpu":
         raise ValueError(f"device={device!r}: device type {parsed.type!r} is not supported; use 'auto', 'cpu' or 'cuda'.")
     return str(device)
+
+
+def _host_tensors(data, availability, names):
+    """CPU tensors sharing the arrays' memory; a memory-mapped modality becomes :class:`MappedRows`."""
+    out = {}
+    for key, value in data.items():
+        if is_mapped(value):
+            j = names.index(key) if key in names else None
+            out[key] = MappedRows(value, zero_nan=j is not None and not availability[:, j].all())
+        else:
+            out[key] = torch.from_numpy(value)
+    return out
+
+
+def _standardize_one(standardizer, name, x, availability):
+    """One modality through the input layer (what ``standardizer({..., name: x}, availability)[name]`` computes)."""
+    if name in standardizer.scaled:
+        j = standardizer.scaled.index(name)
+        x = (x - getattr(standardizer, f"mean_{j}")) / getattr(standardizer, f"scale_{j}")
+    if availability is not None and name in standardizer.names:
+        j = standardizer.names.index(name)
+        x = x * availability[:, j].reshape((-1,) + (1,) * (x.dim() - 1))
+    return x
+
+
+class _StandardizedRows:
+    """A memory-mapped modality, standardised batch by batch when it is indexed (for passes after fit)."""
+
+    def __init__(self, net, name, rows, availability):
+        self.net, self.name, self.rows, self.availability = net, name, rows, availability
+        self.shape = rows.shape
+        self.dtype = torch.float32
+        self.device = torch.device(net.device)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def dim(self):
+        return len(self.shape)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __getitem__(self, index):
+        x = self.rows[index].to(self.device)
+        mask = None
+        if self.availability is not None:
+            mask = self.availability[index.to(self.availability.device) if isinstance(index, torch.Tensor) else index]
+            if isinstance(index, (int, np.integer)):
+                x, mask = x[None], mask[None]
+        out = _standardize_one(self.net.standardizer_, self.name, x, mask)
+        return out[0] if isinstance(index, (int, np.integer)) else out
+
+
+class _StandardizedInputs(dict):
+    """The standardised training modalities handed to ``_after_fit``, each computed on first access.
+
+    A dict (with the availability mask under ``AVAILABILITY_KEY`` where the network takes
+    it), so that hooks use it as the whole-tensor dict they expect; an estimator whose
+    ``_after_fit`` reads no modality costs nothing, and a memory-mapped modality is
+    standardised batch by batch as it is indexed (:class:`_StandardizedRows`).
+    """
+
+    def __init__(self, net, tensors):
+        availability = tensors.get(AVAILABILITY_KEY)
+        super().__init__((k, None) for k in tensors if k not in (AVAILABILITY_KEY, SAMPLE_WEIGHT_KEY))
+        if availability is not None:
+            dict.__setitem__(self, AVAILABILITY_KEY, availability)
+        self._net, self._tensors, self._availability = net, tensors, availability
+
+    def __getitem__(self, key):
+        value = dict.__getitem__(self, key)
+        if value is None:
+            x = self._tensors[key]
+            if isinstance(x, MappedRows):
+                value = _StandardizedRows(self._net, key, x, self._availability)
+            else:
+                value = _standardize_one(self._net.standardizer_, key, x, self._availability)
+            dict.__setitem__(self, key, value)
+        return value
+
+    def __iter__(self):  # also makes dict(x) and {**x} go through __getitem__
+        return iter(list(dict.keys(self)))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def items(self):
+        return [(k, self[k]) for k in dict.keys(self)]
+
+    def values(self):
+        return [self[k] for k in dict.keys(self)]
+
+    def copy(self):
+        return dict(self.items())
 
 
 def _check_optimizer(optimizer):
@@ -334,7 +431,14 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         return cbs
 
     def _to_tensors(self, data, availability, device, sample_weight=None):
-        tensors = {k: torch.from_numpy(v).to(device) for k, v in data.items()}
+        """The training data as tensors on ``device``; a memory-mapped modality stays mapped (:class:`MappedRows`).
+
+        In-memory arrays become whole tensors on the device (on the CPU they share the
+        arrays' memory); a memory map is read batch by batch during training, its
+        missing rows (all NaN) zeroed as they are read.
+        """
+        tensors = _host_tensors(data, availability, getattr(self, "modality_names_", None) or list(data))
+        tensors = {k: v if isinstance(v, MappedRows) else v.to(device) for k, v in tensors.items()}
         if self._supports_missing:
             tensors[AVAILABILITY_KEY] = torch.from_numpy(availability.astype(np.float32)).to(device)
         if sample_weight is not None:
@@ -431,14 +535,13 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             X_t = self._to_tensors(data, availability, self.device_, sample_weight)
             y_t = torch.from_numpy(y).to(self.device_) if y is not None else None
             if self.early_stopping and epochs is None:
+                # both sides index the same tensors by row (no copy of the data)
                 train_idx, valid_idx = self._split(n, y, rng)
-                ti = torch.from_numpy(train_idx).to(self.device_)
-                vi = torch.from_numpy(valid_idx).to(self.device_)
-                train_ds = TensorDictDataset({k: v[ti] for k, v in X_t.items()}, y_t[ti] if y is not None else None)
-                valid_ds = TensorDictDataset({k: v[vi] for k, v in X_t.items()}, y_t[vi] if y is not None else None)
+                train_ds = TensorDictDataset(X_t, y_t, rows=torch.from_numpy(train_idx), device=self.device_)
+                valid_ds = TensorDictDataset(X_t, y_t, rows=torch.from_numpy(valid_idx), device=self.device_)
                 train_split = predefined_split(valid_ds)
             else:
-                train_ds, train_split = TensorDictDataset(X_t, y_t), None
+                train_ds, train_split = TensorDictDataset(X_t, y_t, device=self.device_), None
 
             if continues:
                 net = self.net_
@@ -455,12 +558,16 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
                     net.partial_fit(train_ds, None, epochs=n_epochs)
                 finally:
                     del net.epoch_listener_
+            if train_split is not None:
+                # the fitted net keeps the validation rows only (as a copy), not all the training data;
+                # rows read from memory maps are not loaded into memory for that
+                streamed = any(isinstance(v, MappedRows) for v in X_t.values())
+                net.train_split = None if streamed else predefined_split(TensorDictDataset(valid_ds.X, valid_ds.y))
             self._check_finite(net)
             net.module_.eval()
             with torch.no_grad():
-                modalities, mask = net.prepare_batch(X_t)
-                if mask is not None:
-                    modalities[AVAILABILITY_KEY] = mask
+                # standardised on first use: nothing is computed for the modalities _after_fit does not read
+                modalities = _StandardizedInputs(net, X_t)
                 self._after_fit(modalities, y_t, generator, sample_weight=X_t.get(SAMPLE_WEIGHT_KEY))
         self.history_ = net.history
         self.n_epochs_ = len(net.history)
@@ -534,7 +641,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         data = self._validate_X(X, reset=False)
         data, availability = split_missing(data, self.modality_names_)
-        tensors = {k: torch.from_numpy(v) for k, v in data.items()}
+        tensors = _host_tensors(data, availability, self.modality_names_)  # memory maps are read batch by batch
         if self._supports_missing:
             tensors[AVAILABILITY_KEY] = torch.from_numpy(availability.astype(np.float32))
         module = self.net_.module_

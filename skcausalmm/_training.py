@@ -25,7 +25,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 
-from .modules._batching import iter_batches
+from .modules._batching import MappedRows, iter_batches
 from .modules.encoders import InputStandardizer
 from .modules.imbalance import (
     GradientProjector,
@@ -67,23 +67,68 @@ class TensorDictDataset(torch.utils.data.Dataset):
 
     Parameters
     ----------
-    X : dict of str to torch.Tensor
+    X : dict of str to torch.Tensor or MappedRows
         One tensor per modality (and the availability mask under
-        :data:`AVAILABILITY_KEY`), already on the training device.
+        :data:`AVAILABILITY_KEY`), already on the training device; a
+        memory-mapped modality is a :class:`~skcausalmm.modules._batching.MappedRows`,
+        read batch by batch.
     y : torch.Tensor or None
         Encoded labels, on the same device.
+    rows : torch.Tensor of int, default=None
+        The rows of ``X`` and ``y`` that make the dataset (e.g. the training side
+        of a validation split), so that a split does not copy the data; all rows
+        when None. The batch iterators index the whole tensors with them; the
+        attributes ``X`` and ``y`` then give the selected rows (a copy, made when
+        read).
+    device : str or torch.device, default=None
+        Where the batches of memory-mapped modalities go (the training device).
     """
 
-    def __init__(self, X, y=None):
+    def __init__(self, X, y=None, rows=None, device=None):
+        self.rows = rows
+        self.device = device
         self.X = X
         self.y = y
 
+    def _take(self, value):
+        if self.rows is None or value is None:
+            return value
+        rows = self.rows
+        if isinstance(value, torch.Tensor) and rows.device != value.device:
+            rows = rows.to(value.device)
+        return value[rows]
+
+    @property
+    def X(self):
+        """The modalities (the selected rows when ``rows`` is set)."""
+        if self.rows is None:
+            return self.all_X
+        return {k: self._take(v) for k, v in self.all_X.items()}
+
+    @X.setter
+    def X(self, value):
+        self.all_X = value
+
+    @property
+    def y(self):
+        """The labels (the selected rows when ``rows`` is set)."""
+        return self._take(self.all_y)
+
+    @y.setter
+    def y(self, value):
+        self.all_y = value
+
     def __len__(self):
-        return next(iter(self.X.values())).shape[0]
+        if self.rows is not None:
+            return int(self.rows.shape[0])
+        return next(iter(self.all_X.values())).shape[0]
 
     def __getitem__(self, i):
-        xi = {k: v[i] for k, v in self.X.items()}
-        return xi, (self.y[i] if self.y is not None else torch.zeros(()))
+        if self.rows is not None:
+            i = self.rows[i]
+            i = int(i) if i.ndim == 0 else i
+        xi = {k: v[i] for k, v in self.all_X.items()}
+        return xi, (self.all_y[i] if self.all_y is not None else torch.zeros(()))
 
 
 class TensorBatchIterator:
@@ -93,10 +138,14 @@ class TensorBatchIterator:
     time, which dominates the cost of small multimodal networks. This
     iterator draws one permutation per epoch and slices every tensor with it.
 
+    A dataset with memory-mapped modalities (:class:`~skcausalmm.modules._batching.MappedRows`)
+    is streamed instead: each batch reads its rows from the map and moves them to the
+    dataset's ``device`` (the same rows, in the same order, as from tensors in memory).
+
     Parameters
     ----------
     dataset : TensorDictDataset
-        The data, already on the device.
+        The data, already on the device (but for memory-mapped modalities).
     batch_size : int, default=128
         Samples per batch.
     shuffle : bool, default=False
@@ -118,13 +167,26 @@ class TensorBatchIterator:
         return (n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
-        X, y = self.dataset.X, self.dataset.y
+        rows = getattr(self.dataset, "rows", None)
+        if rows is not None:  # the whole tensors, indexed by the dataset's rows
+            X, y = self.dataset.all_X, self.dataset.all_y
+        else:
+            X, y = self.dataset.X, self.dataset.y
         data = dict(X) if y is None else {**X, "__y__": y}
+        streamed = any(isinstance(v, MappedRows) for v in X.values())
         order = None
         if self.shuffle:
-            device = next(iter(X.values())).device
-            order = torch.randperm(len(self.dataset), generator=self.generator).to(device)
-        for batch, _ in iter_batches(data, self.batch_size, order=order):
+            order = torch.randperm(len(self.dataset), generator=self.generator)
+            if rows is not None:
+                order = rows.cpu()[order]
+        elif rows is not None:
+            order = rows.cpu()
+        target = None
+        if streamed:  # the order stays on the CPU (it reads the maps); the batches go to the device
+            target = getattr(self.dataset, "device", None)
+        elif order is not None:
+            order = order.to(next(iter(X.values())).device)
+        for batch, _ in iter_batches(data, self.batch_size, order=order, device=target):
             yield batch, batch.pop("__y__", None)
 
 

@@ -7,6 +7,15 @@ selector per modality) into a dict of C-contiguous ``float32`` arrays that
 share their first dimension, and raises a clear ``ValueError`` or
 ``TypeError`` that names the modality and the problem otherwise.
 
+Memory: an array that is already C-contiguous ``float32`` is kept as it is (no
+copy); other arrays are converted into one preallocated ``float32`` array, a
+few megabytes at a time, and the checks (finiteness, missing rows) read in
+chunks too. A ``float32`` :class:`numpy.memmap` (or a view of one, e.g. a
+column slice of a mapped table) stays memory-mapped: it is checked chunk by
+chunk and the estimators read it batch by batch. Array-likes with ``shape``,
+``dtype`` and ``__getitem__`` (h5py or zarr datasets, dask arrays) are read in
+chunks into ``float32``.
+
 Missing modalities: a sample's modality is *missing* when all its values are
 NaN. :func:`check_modalities` keeps such blocks when ``allow_missing=True``
 (a block that is only partly NaN is an error naming the modality and the
@@ -22,10 +31,15 @@ import torch
 from sklearn.utils.validation import validate_data
 from skorch.helper import SliceDict
 
+from .modules._batching import is_mapped, release_pages
+
 __all__ = ["ModalityDict", "check_modalities", "split_missing"]
 
 #: Name of the single modality when a plain 2-D array is given without ``modalities``.
 DEFAULT_MODALITY = "X"
+
+#: Bytes (counted as float64) that the chunked conversions and checks read at a time.
+CHUNK_BYTES = 8 * 2**20
 
 #: Accepted forms of a ``modalities`` selector, for error messages.
 SELECTOR_FORMS = (
@@ -156,6 +170,8 @@ def _to_numpy(name, value):
         return value.detach().cpu().numpy()
     if hasattr(value, "to_numpy"):  # pandas
         return value.to_numpy()
+    if _is_lazy(value):  # h5py / zarr datasets, dask arrays: read in chunks by _check_one
+        return value
     try:
         return np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -164,8 +180,108 @@ def _to_numpy(name, value):
         ) from exc
 
 
+def _is_lazy(value):
+    """An array-like read by indexing (``shape``, ``dtype``, ``__getitem__``), not a numpy array."""
+    if isinstance(value, np.ndarray) or not all(hasattr(value, a) for a in ("shape", "dtype", "__getitem__")):
+        return False
+    try:
+        return len(value.shape) >= 1 and isinstance(np.dtype(value.dtype).kind, str)
+    except TypeError:
+        return False
+
+
+def _chunk_rows(array, nbytes=None):
+    """Rows per chunk so that one chunk holds (or spans, for a strided view) about ``CHUNK_BYTES`` as float64."""
+    width = int(np.prod(array.shape[1:], dtype=np.int64)) if len(array.shape) > 1 else 1
+    row = 8 * max(width, 1)
+    if isinstance(array, np.ndarray) and array.ndim:
+        row = max(row, abs(array.strides[0]))
+    return max(1, int(nbytes or CHUNK_BYTES) // row)
+
+
+def _row_chunks(array, nbytes=None):
+    """Yield ``(start, stop)`` of consecutive row chunks of ``array``."""
+    n = array.shape[0]
+    step = _chunk_rows(array, nbytes)
+    for start in range(0, n, step):
+        yield start, min(start + step, n)
+
+
+def as_float32(array, columns=None, nbytes=None):
+    """``array`` (or ``array[:, columns]``) as float32, converted in chunks into one preallocated array.
+
+    A C-contiguous float32 numpy array, and a float32 memory map (or a view of one,
+    any strides), are returned as they are, without a copy. Anything else is read
+    a chunk of rows at a time (``nbytes`` as float64, :data:`CHUNK_BYTES` by default)
+    and cast into the result: no transient copy of the whole input.
+    """
+    if columns is None and isinstance(array, np.ndarray) and array.dtype == np.float32:
+        if array.flags.c_contiguous or is_mapped(array):
+            return array
+    shape = tuple(array.shape) if columns is None else (array.shape[0], len(columns))
+    out = np.empty(shape, dtype=np.float32)
+    mapped = is_mapped(array)
+    for start, stop in _row_chunks(array, nbytes):
+        block = array[start:stop]
+        if not isinstance(block, np.ndarray):
+            block = np.asarray(block)
+        out[start:stop] = block if columns is None else block[:, columns]
+        if mapped:
+            release_pages(array)
+    return out
+
+
+def _first_values(array):
+    """The first value of each row (chunked for memory maps, whose pages are handed back)."""
+    first = array[(slice(None),) + (0,) * (array.ndim - 1)]
+    if not is_mapped(array):
+        return np.asarray(first)
+    out = np.empty(array.shape[0], dtype=array.dtype)
+    for start, stop in _row_chunks(array):
+        out[start:stop] = first[start:stop]
+        release_pages(array)
+    return out
+
+
+def _check_values(name, array, allow_missing):
+    """Finiteness and missing-row checks of a float32 modality, a chunk of rows at a time."""
+    mapped = is_mapped(array)
+    inf_rows, partial_rows, n_missing = [], [], 0
+    for start, stop in _row_chunks(array):
+        block = array[start:stop].reshape(stop - start, -1)
+        finite = np.isfinite(block).all()
+        if mapped:
+            release_pages(array)
+        if finite:
+            continue
+        inf_rows.append(start + np.flatnonzero(np.isinf(block).any(axis=1)))
+        nan = np.isnan(block)
+        partial_rows.append(start + np.flatnonzero(nan.any(axis=1) & ~nan.all(axis=1)))
+        n_missing += int(nan.all(axis=1).sum())
+    rows = np.concatenate(inf_rows) if inf_rows else np.zeros(0, dtype=np.int64)
+    if rows.size:
+        raise ValueError(
+            f"Modality {name!r} contains infinity or a value too large for float32 (rows {_rows(rows)})."
+        )
+    partial = np.concatenate(partial_rows) if partial_rows else rows
+    if partial.size:
+        raise ValueError(
+            f"Modality {name!r} contains NaN in only part of its values in rows {_rows(partial)}. "
+            "A missing modality is marked by setting all of its values in a row to NaN; impute "
+            "missing values inside a block first."
+        )
+    if n_missing and not allow_missing:
+        raise ValueError(
+            f"Modality {name!r} contains NaN: it is missing (all NaN) in {n_missing} "
+            f"of {array.shape[0]} rows, and this estimator does not handle missing modalities; "
+            "use LateFusionClassifier, impute, or drop those rows."
+        )
+
+
 def _check_one(name, array, allow_missing=False):
     """Check one modality array and return it as float32 (all-NaN rows kept if ``allow_missing``)."""
+    if not isinstance(array, np.ndarray) and np.dtype(array.dtype).kind not in "biuf":
+        array = _to_numpy(name, np.asarray(array))  # a lazy array-like of strings or objects
     if array.dtype.kind in "USV" or (
         array.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in array.flat)
     ):
@@ -185,45 +301,25 @@ def _check_one(name, array, allow_missing=False):
         raise TypeError(f"Modality {name!r} has complex dtype {array.dtype}; use real data.")
     elif array.dtype.kind not in "biuf":
         raise TypeError(f"Modality {name!r} must be numeric, got dtype {array.dtype}.")
-    if array.ndim < 2:
+    ndim = len(array.shape)
+    if ndim < 2:
         raise ValueError(
-            f"Modality {name!r} is {array.ndim}-D with shape {array.shape}; expected "
+            f"Modality {name!r} is {ndim}-D with shape {tuple(array.shape)}; expected "
             "2-D (n_samples, n_features) for tabular data, 3-D (n, H, W) or "
             "(n, T, D), or 4-D (n, C, H, W). Reshape a single feature with "
             "reshape(-1, 1)."
         )
-    if array.ndim > 4:
+    if ndim > 4:
         raise ValueError(
-            f"Modality {name!r} has {array.ndim} dimensions (shape {array.shape}); "
+            f"Modality {name!r} has {ndim} dimensions (shape {tuple(array.shape)}); "
             "at most 4 (n, C, H, W) are supported."
         )
     if array.shape[0] == 0:
         raise ValueError(f"Modality {name!r} is empty: it has 0 samples.")
     if any(s == 0 for s in array.shape[1:]):
-        raise ValueError(f"Modality {name!r} has an empty feature axis: shape {array.shape}.")
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():
-        flat = array.reshape(array.shape[0], -1)
-        if np.isinf(flat).any():
-            rows = np.flatnonzero(np.isinf(flat).any(axis=1))
-            raise ValueError(
-                f"Modality {name!r} contains infinity or a value too large for float32 "
-                f"(rows {_rows(rows)})."
-            )
-        nan = np.isnan(flat)
-        partial = np.flatnonzero(nan.any(axis=1) & ~nan.all(axis=1))
-        if partial.size:
-            raise ValueError(
-                f"Modality {name!r} contains NaN in only part of its values in rows {_rows(partial)}. "
-                "A missing modality is marked by setting all of its values in a row to NaN; impute "
-                "missing values inside a block first."
-            )
-        if not allow_missing:
-            raise ValueError(
-                f"Modality {name!r} contains NaN: it is missing (all NaN) in {int(nan.all(axis=1).sum())} "
-                f"of {array.shape[0]} rows, and this estimator does not handle missing modalities; "
-                "use LateFusionClassifier, impute, or drop those rows."
-            )
+        raise ValueError(f"Modality {name!r} has an empty feature axis: shape {tuple(array.shape)}.")
+    array = as_float32(array)
+    _check_values(name, array, allow_missing)
     return array
 
 
@@ -248,7 +344,9 @@ def split_missing(data, names=None):
     -------
     filled : dict of str to ndarray
         The modalities with missing rows set to zero (arrays without missing
-        rows are returned as they are, not copied).
+        rows are returned as they are, not copied). A memory-mapped modality is
+        returned as it is, NaN rows included: the estimators zero those rows
+        batch by batch when they read it.
     availability : ndarray of shape (n_samples, n_modalities) of bool
         True where the modality is present.
 
@@ -266,11 +364,11 @@ def split_missing(data, names=None):
     filled = {}
     for j, name in enumerate(names):
         array = data[name]
-        first = array.reshape(n, -1)[:, 0]
-        missing = np.isnan(first)
+        missing = np.isnan(_first_values(array))
         if missing.any():
-            array = array.copy()
-            array[missing] = 0.0
+            if not is_mapped(array):
+                array = array.copy()
+                array[missing] = 0.0
             availability[:, j] = ~missing
         filled[name] = array
     return filled, availability
@@ -350,11 +448,22 @@ def _resolve_selector(name, selector, columns, n_columns):
     return index
 
 
+def _index_slice(index):
+    """The slice equivalent to increasing, evenly spaced column indices, or None."""
+    index = np.asarray(index)
+    if index.size == 1:
+        return slice(int(index[0]), int(index[0]) + 1)
+    step = int(index[1] - index[0])
+    if step < 1 or not np.all(np.diff(index) == step):
+        return None
+    return slice(int(index[0]), int(index[-1]) + 1, step)
+
+
 def _split_table(estimator, X, modalities, image_shapes, reset):
-    """Validate a 2-D array or DataFrame and split it into modalities."""
+    """Validate a 2-D array or DataFrame and split it into modalities (views of the table where possible)."""
     columns = getattr(X, "columns", None)
-    table = validate_data(
-        estimator, X, reset=reset, dtype=np.float64, ensure_all_finite=False
+    table = validate_data(  # float32 stays float32 (no upcast copy); other numbers become float64
+        estimator, X, reset=reset, dtype=(np.float64, np.float32), ensure_all_finite=False
     )
     if modalities is None:
         return {DEFAULT_MODALITY: table}
@@ -377,7 +486,9 @@ def _split_table(estimator, X, modalities, image_shapes, reset):
         index = _resolve_selector(name, selector, columns, table.shape[1])
         if index.size == 0:
             raise ValueError(f"The column selector of modality {name!r} selects no column.")
-        out[name] = table[:, index]
+        as_slice = _index_slice(index)
+        # a slice is a view of the table (converted once, later); other indices are taken in chunks
+        out[name] = table[:, as_slice] if as_slice is not None else as_float32(table, columns=index)
     for name, shape in {**(image_shapes or {}), **shapes}.items():
         if name not in out:
             raise ValueError(
@@ -424,7 +535,9 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
     -------
     data : dict of str to ndarray
         One C-contiguous float32 array per modality, all with the same first
-        dimension.
+        dimension; C-contiguous float32 input is returned without a copy, and
+        a float32 memory map (or a view of one) is returned as it is (it may
+        be strided).
     """
     if isinstance(X, Mapping) and not sp.issparse(X):
         if modalities is not None:
@@ -484,7 +597,7 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
         n = next(iter(data.values())).shape[0]
         absent = np.ones(n, dtype=bool)
         for array in data.values():
-            absent &= np.isnan(array.reshape(n, -1)[:, 0])
+            absent &= np.isnan(_first_values(array))
         if absent.any():
             rows = np.flatnonzero(absent)
             raise ValueError(

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._batching import is_mapped, release_pages
+
 __all__ = [
     "ENCODER_KINDS",
     "CNNEncoder",
@@ -292,14 +294,17 @@ def standardization_stats(array, present=None, kind=None, chunk_size=65536, samp
     Parameters
     ----------
     array : ndarray of shape (n_samples, *sample_shape)
-        The modality (missing rows may hold anything; they are skipped).
+        The modality (missing rows may hold anything; they are skipped). A
+        memory-mapped array is read chunk by chunk, and the pages read are
+        handed back to the kernel as it goes.
     present : ndarray of bool of shape (n_samples,), default=None
         Rows where the modality is present (all when None).
     kind : str, default=None
         The modality's encoder kind; ``"rnn"`` standardises each feature of
         a sequence ``(n, T, D)``, otherwise a 3-D array is one image channel.
     chunk_size : int, default=65536
-        Rows read at a time.
+        Most rows read at a time (fewer for wide rows: a chunk holds at most
+        about 2 MB as float64).
     sample_weight : ndarray of shape (n_samples,), default=None
         Per-row weights of the mean and variance (rows count once when None);
         with integer weights the statistics of the data with rows repeated.
@@ -311,28 +316,40 @@ def standardization_stats(array, present=None, kind=None, chunk_size=65536, samp
         reduced axes of size 1); ``scale`` is 1 where the spread is zero.
     """
     axes = _reduction_axes(array.shape[1:], kind if isinstance(kind, str) else None)
-    rows = np.arange(array.shape[0]) if present is None else np.flatnonzero(present)
+    width = int(np.prod(array.shape[1:], dtype=np.int64))
+    chunk_size = max(1, min(int(chunk_size), _STATS_CHUNK_BYTES // (8 * max(width, 1))))
+    every = present is None or bool(np.all(present))
+    rows = None if every else np.flatnonzero(present)
+    n_rows = array.shape[0] if every else rows.shape[0]
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    mapped = is_mapped(array)
     total = total_sq = None
     count = 0.0
-    for start in range(0, rows.shape[0], chunk_size):
-        index = rows[start : start + chunk_size]
-        block = np.asarray(array[index], dtype=np.float64)
-        w = None
-        if sample_weight is not None:
-            w = np.asarray(sample_weight, dtype=np.float64)[index].reshape((-1,) + (1,) * (block.ndim - 1))
-        weighted = block if w is None else block * w
-        s = weighted.sum(axis=axes, keepdims=True)
-        sq = (weighted * block).sum(axis=axes, keepdims=True)
-        total, total_sq = (s, sq) if total is None else (total + s, total_sq + sq)
-        if w is None:
+    for start in range(0, n_rows, chunk_size):
+        index = slice(start, min(start + chunk_size, n_rows)) if every else rows[start : start + chunk_size]
+        block = np.array(array[index], dtype=np.float64)  # a copy: squared in place below
+        if mapped:
+            release_pages(array)
+        if weights is None:
+            s = block.sum(axis=axes, keepdims=True)
             count += block.size // s.size
+            sq = np.multiply(block, block, out=block).sum(axis=axes, keepdims=True)
         else:
+            w = weights[index].reshape((-1,) + (1,) * (block.ndim - 1))
+            weighted = block * w
+            s = weighted.sum(axis=axes, keepdims=True)
             count += float(w.sum()) * (block.size // s.size) / block.shape[0]
+            sq = np.multiply(weighted, block, out=weighted).sum(axis=axes, keepdims=True)
+        total, total_sq = (s, sq) if total is None else (total + s, total_sq + sq)
     mean = total / max(count, 1e-300)
     var = np.maximum(total_sq / max(count, 1e-300) - np.square(mean), 0.0)
     scale = np.sqrt(var)
     scale[~np.isfinite(scale) | (scale <= 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
     return mean[0].astype(np.float32), scale[0].astype(np.float32)
+
+
+#: Bytes (as float64) of one chunk of :func:`standardization_stats`.
+_STATS_CHUNK_BYTES = 2 * 2**20
 
 
 class InputStandardizer(nn.Module):

@@ -1,0 +1,144 @@
+"""Training cost of every classifier per epoch, relative to late fusion, in one interleaved run.
+
+Each estimator trains on the bundled Multiple Features data (2,000 samples) with its own
+defaults except ``max_epochs`` and ``batch_size`` (the same for all, so that an epoch is the
+same number of steps); runs are interleaved and repeated, and the table reports the median
+seconds per epoch and the ratio to ``LateFusionClassifier`` (ratios, not absolute times: shared
+machines are noisy). Also: the fixed cost of the front door's ``predominant="auto"`` warm-up
+against a default front-door fit.
+
+    python benchmarks/bench_training_cost.py            # 5 epochs, 3 repeats
+    python benchmarks/bench_training_cost.py --quick    # 1 epoch, 1 repeat (CI)
+
+Target (issue 16): front-door training within 1.5x of late fusion per epoch.
+"""
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skcausalmm import (
+    CausalInfoMinClassifier,
+    FrontDoorMultimodalClassifier,
+    LateFusionClassifier,
+    MLAClassifier,
+    MMParetoClassifier,
+    OGMGEClassifier,
+    RedCoreClassifier,
+)
+from skcausalmm.datasets import load_multiple_features
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def estimators(predominant):
+    return {
+        "LateFusion": lambda **kw: LateFusionClassifier(**kw),
+        "OGM-GE": lambda **kw: OGMGEClassifier(**kw),
+        "MMPareto": lambda **kw: MMParetoClassifier(**kw),
+        "MLA": lambda **kw: MLAClassifier(**kw),
+        "RedCore": lambda **kw: RedCoreClassifier(**kw),
+        "CausalInfoMin (TE-D)": lambda **kw: CausalInfoMinClassifier(**kw),
+        "FrontDoor": lambda **kw: FrontDoorMultimodalClassifier(predominant=predominant, **kw),
+        "FrontDoor shared_trunk": lambda **kw: FrontDoorMultimodalClassifier(
+            predominant=predominant, shared_trunk=True, **kw
+        ),
+    }
+
+
+def run_config(views, epochs, repeats, batch_size):
+    X, y = load_multiple_features(views=views, return_X_y=True)
+    makers = estimators(views[0])
+    times = {name: [] for name in makers}
+    for r in range(repeats + 1):  # the first round warms up (allocations, caches) and is dropped
+        for name, make in makers.items():
+            est = make(max_epochs=epochs, batch_size=batch_size, random_state=r, device="cpu")
+            start = time.perf_counter()
+            est.fit(X, y)
+            if r:
+                times[name].append((time.perf_counter() - start) / est.n_epochs_)
+    ref = float(np.median(times["LateFusion"]))
+    rows = [{"estimator": n, "s_per_epoch": float(np.median(t)), "ratio": float(np.median(t)) / ref, "runs": t}
+            for n, t in times.items()]
+    print(f"\nTraining cost per epoch, {' + '.join(views)} ({len(y)} samples, batch {batch_size}, {epochs} epochs, "
+          f"median of {repeats}, {torch.get_num_threads()} torch thread)")
+    print("| estimator | s / epoch | × late fusion |\n|---|---|---|")
+    for row in rows:
+        print(f"| {row['estimator']} | {row['s_per_epoch']:.3f} | {row['ratio']:.2f} |")
+    fd = next(r for r in rows if r["estimator"] == "FrontDoor")["ratio"]
+    print(f"target: FrontDoor within 1.5x of late fusion per epoch -> {'met' if fd <= 1.5 else 'NOT met'} ({fd:.2f}x)")
+    return rows
+
+
+def warm_up_cost(views, epochs):
+    """Seconds of the predominant='auto' warm-up against the whole default fit."""
+    X, y = load_multiple_features(views=views, return_X_y=True)
+    start = time.perf_counter()
+    named = FrontDoorMultimodalClassifier(predominant=views[0], max_epochs=epochs, random_state=0, device="cpu")
+    named.fit(X, y)
+    by_name = time.perf_counter() - start
+    start = time.perf_counter()
+    auto = FrontDoorMultimodalClassifier(max_epochs=epochs, random_state=0, device="cpu").fit(X, y)
+    with_auto = time.perf_counter() - start
+    row = {"views": views, "fit_by_name_s": by_name, "fit_auto_s": with_auto, "chosen": auto.predominant_modality_,
+           "warm_up_share": max(with_auto - by_name, 0.0) / with_auto}
+    print(f"predominant='auto' on {'+'.join(views)} ({epochs} epochs): {with_auto:.1f} s vs {by_name:.1f} s by name "
+          f"-> warm-up {100 * row['warm_up_share']:.0f}% of the fit (chose {row['chosen']!r})")
+    return row
+
+
+def figure(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(results)
+    fig, axes = plt.subplots(1, len(configs), figsize=(5 * len(configs), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], configs):
+        rows = results[name]
+        ax.barh([r["estimator"] for r in rows], [r["ratio"] for r in rows], color="tab:blue")
+        ax.axvline(1.0, color="black", lw=1)
+        ax.axvline(1.5, color="tab:red", ls="--", lw=1, label="front-door target 1.5×")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("seconds per epoch / late fusion's")
+        ax.invert_yaxis()
+        ax.tick_params(labelsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 epoch, 1 repeat, no warm-up measurement")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--figure", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore", UserWarning)
+    if args.quick:
+        args.epochs, args.repeats = 1, 1
+    results = {"+".join(v): run_config(v, args.epochs, args.repeats, args.batch_size) for v in (["pix", "fou"], ["fou", "kar"])}
+    warm = [] if args.quick else [warm_up_cost(v, 40) for v in (["pix", "mor"], ["fou", "kar"])]
+    RESULTS.mkdir(exist_ok=True)
+    suffix = "_quick" if args.quick else ""
+    out = RESULTS / f"training_cost{suffix}.json"
+    out.write_text(json.dumps({"args": vars(args) | {"figure": str(args.figure)}, "configs": results, "warm_up": warm},
+                              indent=1))
+    fig_path = args.figure or RESULTS / f"training_cost{suffix}.png"
+    figure(results, fig_path)
+    print(f"wrote {out} and {fig_path}")
+
+
+if __name__ == "__main__":
+    main()

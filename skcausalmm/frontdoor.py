@@ -66,7 +66,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         dictionary (built at fit time; both β terms and the attention use them); on the
         bundled Multiple Features data it moves the probabilities by a mean total variation
         of 0.001 to 0.007 from ``"exact"`` (tested: at most 0.01) and predicts 5 to 20 times
-        faster (docs page "Prediction speed"). ``"exact"``: the exact average over all ``dictionary_size``
+        faster (docs page "Performance"). ``"exact"``: the exact average over all ``dictionary_size``
         entries. ``"nwgm"``: the normalised weighted geometric mean over all entries
         (softmax of averaged logits; less accurate). Prediction time only.
     n_prototypes : int, default=64
@@ -81,7 +81,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     shared_trunk : bool, default=False
         One encoder of the predominant modality for both the mediator and the context (its
         output split into ``m`` and ``r``) instead of two; about halves the predominant
-        modality's training cost (see the page "Prediction speed" for what it changes).
+        modality's training cost (see the page "Front-door classifier" for what it changes).
     auxiliary_size : int, default=32
         Size of the (fused) auxiliary features ``z_a``.
     projection_size : int, default=32

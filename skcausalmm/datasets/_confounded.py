@@ -433,6 +433,24 @@ def make_confounded_multimodal(
     rng = check_random_state(random_state)
 
     k = n_classes
+    latents = _sample_latents(n_samples, k, confounding, confounder_effect, auxiliary_quality, rng)
+    if predominant == "image":
+        x_p = _render_image(latents["content"], latents["trace"], k, noise_scale, template_seed, rng)
+    else:
+        x_p = _render_table(latents["content"], latents["trace"], k, embedding_dim, noise_scale, template_seed, rng)
+    params = dict(
+        confounding=confounding,
+        confounder_effect=confounder_effect,
+        auxiliary_quality=auxiliary_quality,
+        n_classes=k,
+        ood_confounding=ood_confounding,
+    )
+    x_a = _auxiliary_input(latents["auxiliary_label"], k, n_noise_features, rng)
+    return _confounded_bunch({predominant: x_p, "auxiliary": x_a}, latents, params, predominant, return_truth)
+
+
+def _sample_latents(n_samples, k, confounding, confounder_effect, auxiliary_quality, rng):
+    """Content, confounder, trace, label and auxiliary label of the confounded SCM (in this draw order)."""
     content = rng.randint(k, size=n_samples)
     confounder = rng.randint(k, size=n_samples)
     trace = np.where(rng.uniform(size=n_samples) < confounding, confounder, rng.randint(k, size=n_samples))
@@ -440,41 +458,37 @@ def make_confounded_multimodal(
     auxiliary_label = np.where(
         rng.uniform(size=n_samples) < auxiliary_quality, confounder, rng.randint(k, size=n_samples)
     )
+    return {"target": target, "content": content, "confounder": confounder, "trace": trace,
+            "auxiliary_label": auxiliary_label}
 
-    if predominant == "image":
-        x_p = _render_image(content, trace, k, noise_scale, template_seed, rng)
-    else:
-        x_p = _render_table(content, trace, k, embedding_dim, noise_scale, template_seed, rng)
-    x_a = np.concatenate(
-        [np.eye(k)[auxiliary_label], rng.standard_normal((n_samples, n_noise_features))], axis=1
-    )
 
+def _auxiliary_input(auxiliary_label, k, n_noise_features, rng):
+    """The auxiliary modality: one-hot of A, then Gaussian noise features."""
+    noise = rng.standard_normal((len(auxiliary_label), n_noise_features))
+    return np.concatenate([np.eye(k)[auxiliary_label], noise], axis=1)
+
+
+def _confounded_bunch(data, latents, params, predominant, return_truth, **extra):
+    """The Bunch both confounded generators return: float32 data, int64 latents, ceilings, the truth."""
+    k = params["n_classes"]
     bunch = Bunch(
-        data={predominant: x_p.astype(np.float32), "auxiliary": x_a.astype(np.float32)},
-        target=target.astype(np.int64),
-        content=content.astype(np.int64),
-        confounder=confounder.astype(np.int64),
-        trace=trace.astype(np.int64),
-        auxiliary_label=auxiliary_label.astype(np.int64),
+        data={name: value.astype(np.float32) for name, value in data.items()},
+        **{name: value.astype(np.int64) for name, value in latents.items()},
         ceilings=confounded_ceilings(
-            confounding, ood_confounding, confounder_effect, auxiliary_quality, k
+            params["confounding"], params["ood_confounding"], params["confounder_effect"],
+            params["auxiliary_quality"], k,
         ),
         predominant=predominant,
         auxiliary=["auxiliary"],
-        params=dict(
-            confounding=confounding,
-            confounder_effect=confounder_effect,
-            auxiliary_quality=auxiliary_quality,
-            n_classes=k,
-            ood_confounding=ood_confounding,
-        ),
+        params=params,
+        **extra,
     )
     if return_truth:
         bunch.interventional = confounded_interventional_proba(
-            content,
-            auxiliary_label,
-            confounder_effect=confounder_effect,
-            auxiliary_quality=auxiliary_quality,
+            latents["content"],
+            latents["auxiliary_label"],
+            confounder_effect=params["confounder_effect"],
+            auxiliary_quality=params["auxiliary_quality"],
             n_classes=k,
         )
     return bunch

@@ -23,14 +23,15 @@ longer perfectly readable.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 
 from ._confounded import (
+    _auxiliary_input,
     _check_int,
     _check_nonnegative,
     _check_probability,
-    confounded_ceilings,
-    confounded_interventional_proba,
+    _confounded_bunch,
+    _sample_latents,
 )
 from ._mfeat import load_multiple_features
 from ._shortcut import shortcut_patch_positions
@@ -233,15 +234,8 @@ def make_confounded_digits(
     rng = check_random_state(random_state)
 
     k = n_classes
-    content = rng.randint(k, size=n_samples)
-    confounder = rng.randint(k, size=n_samples)
-    trace_value = np.where(
-        rng.uniform(size=n_samples) < confounding, confounder, rng.randint(k, size=n_samples)
-    )
-    target = np.where(rng.uniform(size=n_samples) < confounder_effect, confounder, content)
-    auxiliary_label = np.where(
-        rng.uniform(size=n_samples) < auxiliary_quality, confounder, rng.randint(k, size=n_samples)
-    )
+    latents = _sample_latents(n_samples, k, confounding, confounder_effect, auxiliary_quality, rng)
+    content, trace_value = latents["content"], latents["trace"]
 
     pix, labels = load_multiple_features(views=["pix"], return_X_y=True)
     pix = np.asarray(pix["pix"], dtype=np.float64)[:, 0] / _PIX_MAX
@@ -258,41 +252,18 @@ def make_confounded_digits(
     clean += noise_scale * rng.standard_normal(clean.shape)
     image = clean + _trace_layer(trace_value, k, height, width, trace)
 
-    x_a = np.concatenate(
-        [np.eye(k)[auxiliary_label], rng.standard_normal((n_samples, n_noise_features))], axis=1
+    x_a = _auxiliary_input(latents["auxiliary_label"], k, n_noise_features, rng)
+    params = dict(
+        confounding=confounding,
+        confounder_effect=confounder_effect,
+        auxiliary_quality=auxiliary_quality,
+        n_classes=k,
+        ood_confounding=ood_confounding,
+        trace=trace,
+        images=images,
+        noise_scale=noise_scale,
     )
-    bunch = Bunch(
-        data={"image": image[:, None].astype(np.float32), "auxiliary": x_a.astype(np.float32)},
-        clean_image=clean[:, None].astype(np.float32),
-        target=target.astype(np.int64),
-        content=content.astype(np.int64),
-        confounder=confounder.astype(np.int64),
-        trace=trace_value.astype(np.int64),
-        auxiliary_label=auxiliary_label.astype(np.int64),
-        image_index=image_index.astype(np.int64),
-        ceilings=confounded_ceilings(
-            confounding, ood_confounding, confounder_effect, auxiliary_quality, k
-        ),
-        predominant="image",
-        auxiliary=["auxiliary"],
-        digits=digits,
-        params=dict(
-            confounding=confounding,
-            confounder_effect=confounder_effect,
-            auxiliary_quality=auxiliary_quality,
-            n_classes=k,
-            ood_confounding=ood_confounding,
-            trace=trace,
-            images=images,
-            noise_scale=noise_scale,
-        ),
+    return _confounded_bunch(
+        {"image": image[:, None], "auxiliary": x_a}, latents, params, "image", return_truth,
+        clean_image=clean[:, None].astype(np.float32), image_index=image_index.astype(np.int64), digits=digits,
     )
-    if return_truth:
-        bunch.interventional = confounded_interventional_proba(
-            content,
-            auxiliary_label,
-            confounder_effect=confounder_effect,
-            auxiliary_quality=auxiliary_quality,
-            n_classes=k,
-        )
-    return bunch

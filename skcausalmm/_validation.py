@@ -143,6 +143,14 @@ class ModalityDict(SliceDict):
         return (type(self), (dict(self),))
 
 
+def check_modality_name(name):
+    """Refuse a modality name that is not a string or that starts with the reserved ``"__"``."""
+    if not isinstance(name, str):
+        raise TypeError(f"Modality names must be strings, got {name!r}.")
+    if name.startswith("__"):
+        raise ValueError(f"Modality names may not start with '__' (reserved), got {name!r}.")
+
+
 def _take_rows(value, index):
     """Rows ``index`` of one modality (by position: ``.iloc`` for pandas objects)."""
     if hasattr(value, "iloc"):
@@ -555,10 +563,7 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
             raise ValueError("X is an empty dict: at least one modality is required.")
         data = {}
         for name, value in X.items():
-            if not isinstance(name, str):
-                raise TypeError(f"Modality names must be strings, got {name!r}.")
-            if name.startswith("__"):
-                raise ValueError(f"Modality names may not start with '__' (reserved), got {name!r}.")
+            check_modality_name(name)
             data[name] = _check_one(name, _to_numpy(name, value), allow_missing)
     elif isinstance(X, (list, tuple)) and X and all(getattr(v, "ndim", 0) >= 2 for v in X):
         raise TypeError(

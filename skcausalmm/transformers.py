@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import StrOptions
-from ._validation import ModalityDict, _check_one, _rows, _to_numpy
+from ._validation import ModalityDict, _check_one, _rows, _to_numpy, check_modality_name
 
 __all__ = ["ModalityTransformer"]
 
@@ -147,10 +147,7 @@ class ModalityTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
             )
         data = {}
         for name, value in X.items():
-            if not isinstance(name, str):
-                raise TypeError(f"Modality names must be strings, got {name!r}.")
-            if name.startswith("__"):
-                raise ValueError(f"Modality names may not start with '__' (reserved), got {name!r}.")
+            check_modality_name(name)
             if self._has_transformer(name) or self.transformers.get(name, self.remainder) == "drop":
                 data[name] = _raw_values(name, value)
             else:

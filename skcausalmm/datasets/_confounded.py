@@ -376,7 +376,9 @@ def make_confounded_multimodal(
     embedding_dim : int, default=8
         Size of each of the content and trace embeddings of the tabular rendering.
     ood_confounding : float, default=0.0
-        Confounding at which the out-of-distribution ceilings are evaluated.
+        Confounding at which the out-of-distribution ceilings (``ceilings``) are evaluated.
+        It does not change the samples drawn: draw an out-of-distribution test set with
+        ``confounding=0.0``.
     template_seed : int, default=0
         Seed of the fixed class templates / embeddings. Keep it equal for training and test
         sets so that they render classes the same way.

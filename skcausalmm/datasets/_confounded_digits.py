@@ -170,7 +170,9 @@ def make_confounded_digits(
     noise_scale : float, default=0.05
         Standard deviation of the Gaussian pixel noise (on images in [0, 1]).
     ood_confounding : float, default=0.0
-        Confounding at which the out-of-distribution ceilings are evaluated.
+        Confounding at which the out-of-distribution ceilings (``ceilings``) are evaluated.
+        It does not change the samples drawn: draw an out-of-distribution test set with
+        ``confounding=0.0``.
     random_state : int, RandomState instance or None, default=None
         Seed of the sampling (latent variables, image choice, noise).
     return_truth : bool, default=False

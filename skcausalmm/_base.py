@@ -104,17 +104,6 @@ def _host_tensors(data, availability, names):
     return out
 
 
-def _standardize_one(standardizer, name, x, availability):
-    """One modality through the input layer (what ``standardizer({..., name: x}, availability)[name]`` computes)."""
-    if name in standardizer.scaled:
-        j = standardizer.scaled.index(name)
-        x = (x - getattr(standardizer, f"mean_{j}")) / getattr(standardizer, f"scale_{j}")
-    if availability is not None and name in standardizer.names:
-        j = standardizer.names.index(name)
-        x = x * availability[:, j].reshape((-1,) + (1,) * (x.dim() - 1))
-    return x
-
-
 class _StandardizedRows:
     """A memory-mapped modality, standardised batch by batch when it is indexed (for passes after fit)."""
 
@@ -141,7 +130,7 @@ class _StandardizedRows:
             mask = self.availability[index.to(self.availability.device) if isinstance(index, torch.Tensor) else index]
             if isinstance(index, (int, np.integer)):
                 x, mask = x[None], mask[None]
-        out = _standardize_one(self.net.standardizer_, self.name, x, mask)
+        out = self.net.standardizer_.standardize(self.name, x, mask)
         return out[0] if isinstance(index, (int, np.integer)) else out
 
 
@@ -168,7 +157,7 @@ class _StandardizedInputs(dict):
             if isinstance(x, MappedRows):
                 value = _StandardizedRows(self._net, key, x, self._availability)
             else:
-                value = _standardize_one(self._net.standardizer_, key, x, self._availability)
+                value = self._net.standardizer_.standardize(key, x, self._availability)
             dict.__setitem__(self, key, value)
         return value
 
@@ -367,10 +356,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         fit_dictionary = getattr(self.net_.module_, "fit_dictionary", None)
         if fit_dictionary is not None:
             inputs = {k: v for k, v in X.items() if k != AVAILABILITY_KEY}
-            if sample_weight is None:
-                fit_dictionary(inputs, y, generator)
-            else:
-                fit_dictionary(inputs, y, generator, sample_weight=sample_weight)
+            fit_dictionary(inputs, y, generator, sample_weight=sample_weight)
 
     def _continues(self):
         """Whether this ``fit`` continues the fitted network (``warm_start`` on a fitted estimator, or ``partial_fit``).

@@ -399,12 +399,11 @@ class OGMGENet(_RecordingNet):
     def train_step_single(self, batch, **fit_params):
         """Forward, fused loss, backward; then modulate the encoders' weight gradients."""
         step = super().train_step_single(batch, **fit_params)
-        _, yi = unpack_data(batch)
+        Xi, yi = unpack_data(batch)
         module = self.module_
         names = list(module.names)
         if len(names) < 2:
             return step
-        Xi, _ = unpack_data(batch)
         weight = self.batch_sample_weight(Xi)
         with torch.no_grad():
             feats = {m: f.detach() for m, f in step["y_pred"]["features"].items()}

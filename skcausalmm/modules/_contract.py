@@ -36,9 +36,10 @@ class MultimodalNetwork(Protocol):
     predict_proba(X, availability=None, **params), optional
         Class probabilities when they are not ``softmax(logits)``;
         ``params`` are the estimator's prediction-time parameters.
-    fit_dictionary(X, y, generator), optional
+    fit_dictionary(X, y, generator, sample_weight=None), optional
         Called once after training with the whole (standardised) training
-        tensors, in eval mode and without gradients.
+        tensors and the fit's per-sample weights (a tensor, or None), in eval
+        mode and without gradients.
     """
 
     names: list

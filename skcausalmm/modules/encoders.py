@@ -379,13 +379,34 @@ class InputStandardizer(nn.Module):
             self.register_buffer(f"mean_{j}", torch.as_tensor(np.asarray(mean, dtype=np.float32)))
             self.register_buffer(f"scale_{j}", torch.as_tensor(np.asarray(scale, dtype=np.float32)))
 
+    def standardize(self, name, x, availability=None):
+        """One modality through the layer: scaled if it has statistics, its absent rows zeroed.
+
+        Parameters
+        ----------
+        name : str
+            The modality.
+        x : torch.Tensor of shape (n, ...)
+            Its batch.
+        availability : torch.Tensor of shape (n, n_modalities) or None, default=None
+            The availability mask (columns in the order of ``names``).
+
+        Returns
+        -------
+        x : torch.Tensor
+        """
+        if name in self.scaled:
+            j = self.scaled.index(name)
+            x = (x - getattr(self, f"mean_{j}")) / getattr(self, f"scale_{j}")
+        if availability is not None and name in self.names:
+            present = availability[:, self.names.index(name)]
+            x = x * present.reshape((-1,) + (1,) * (x.dim() - 1))
+        return x
+
     def forward(self, X, availability=None):
         """Return the standardised ``{modality: tensor}`` (a new dict)."""
         out = dict(X)
-        for j, name in enumerate(self.scaled):
-            out[name] = (X[name] - getattr(self, f"mean_{j}")) / getattr(self, f"scale_{j}")
-        if availability is not None:
-            for j, name in enumerate(self.names):
-                present = availability[:, j].reshape((-1,) + (1,) * (out[name].dim() - 1))
-                out[name] = out[name] * present
+        for name in X:
+            if name in self.scaled or (availability is not None and name in self.names):
+                out[name] = self.standardize(name, X[name], availability)
         return out

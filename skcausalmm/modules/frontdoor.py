@@ -649,15 +649,13 @@ class FrontDoorNetwork(nn.Module):
                 confusion = torch.func.functional_call(self.adversary, frozen, (m,))
                 outputs["confusion_prediction"] = confusion.view(-1, n_out, target_size)
                 outputs["confusion_coefficient"] = self.adversary_coefficient()
-            outputs["adversary_target"] = torch.cat(
-                [X[name].detach().reshape(len(m), -1).to(m.dtype) for name in self.auxiliary], dim=1
-            )
         elif self.decorrelates:
-            outputs["adversary_target"] = torch.cat(
-                [X[name].detach().reshape(len(m), -1).to(m.dtype) for name in self.auxiliary], dim=1
-            )
             outputs["decorrelation_coefficient"] = self.adversary_coefficient()
             outputs["decorrelation_conditional"] = self.conditional_adversary
+        if self.adversary is not None or self.decorrelates:
+            outputs["adversary_target"] = torch.cat(
+                [X[name].detach().reshape(len(m), -1).to(m.dtype) for name in self.auxiliary], dim=1
+            )
         modality_logits = {
             self.predominant: self.diagnostic_heads[self.predominant](
                 torch.cat([m, r], dim=1).detach()
@@ -974,6 +972,12 @@ def _kmeans(points, n_clusters, generator=None, sample_weight=None, n_iter=20):
 # --------------------------------------------------------------------------------------------
 # loss
 # --------------------------------------------------------------------------------------------
+def _class_means(values, y, n_classes):
+    """Per-class means of the batch's rows, shape (n_classes, d) (0 for a class absent from the batch)."""
+    one_hot = F.one_hot(y, n_classes).to(values.dtype)
+    return (one_hot.T @ values) / one_hot.sum(0).clamp_min(1.0)[:, None]
+
+
 def _decorrelation_loss(outputs, y):
     """Mean over the mediator's units of the summed squared correlations with the auxiliary input's columns.
 
@@ -984,10 +988,8 @@ def _decorrelation_loss(outputs, y):
     m, target = outputs["mediator"], outputs["adversary_target"]
     if outputs["decorrelation_conditional"]:
         n_classes = int(y.max()) + 1 if len(y) else 1
-        one_hot = F.one_hot(y, n_classes).to(m.dtype)
-        counts = one_hot.sum(0).clamp_min(1.0)[:, None]
-        m = m - one_hot @ ((one_hot.T @ m) / counts)
-        target = target - one_hot @ ((one_hot.T @ target) / counts)
+        m = m - _class_means(m, y, n_classes)[y]
+        target = target - _class_means(target, y, n_classes)[y]
     else:
         m, target = m - m.mean(0), target - target.mean(0)
     m = m / m.pow(2).mean(0).add(1e-6).sqrt()
@@ -1002,8 +1004,7 @@ def _confusion_loss(outputs, y):
     target = outputs["adversary_target"].detach()
     rows = torch.arange(len(y), device=y.device)
     if prediction.shape[1] > 1:
-        one_hot = F.one_hot(y, prediction.shape[1]).to(target.dtype)
-        means = (one_hot.T @ target) / one_hot.sum(0).clamp_min(1.0)[:, None]
+        means = _class_means(target, y, prediction.shape[1])
         return F.mse_loss(prediction[rows, y], means[y])
     return F.mse_loss(prediction[:, 0], target.mean(0, keepdim=True).expand_as(target))
 

@@ -158,3 +158,23 @@ def test_plot_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="plot"):
         plotting.plot_contributions({"a": 1.0})
+
+
+@pytest.mark.parametrize("baseline", ["auto", "zeros", "mean"])
+def test_late_fusion_shapley_from_cached_features_equals_masked_scoring(baseline):
+    """The late-fusion fast path (features once, the head per coalition) scores what masked inputs score."""
+    from sklearn.metrics import accuracy_score, make_scorer
+
+    from skcausalmm.metrics import _fused_by_one_head
+
+    X, y = _fitted_fusion()
+    X = {**X, "noise": np.random.RandomState(1).normal(size=(len(y), 2))}
+    clf = LateFusionClassifier(max_epochs=3, hidden_size=8, random_state=0).fit(X, y)
+    assert _fused_by_one_head(clf)
+    fast, v_fast = shapley_contributions(clf, X, y, baseline=baseline, return_values=True)
+    # a callable scorer takes the general path: one masked prediction per coalition
+    slow, v_slow = shapley_contributions(clf, X, y, scoring=make_scorer(accuracy_score), baseline=baseline,
+                                         return_values=True)
+    assert v_fast == pytest.approx(v_slow, abs=1e-12)
+    assert fast == pytest.approx(slow, abs=1e-12)
+    assert not _fused_by_one_head(VoteClassifier().fit(X, y))

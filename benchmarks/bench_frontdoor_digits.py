@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/bench_frontdoor_digits.py            # full: 3 seeds, 4000 training rows
     python benchmarks/bench_frontdoor_digits.py --quick    # smoke run (1 seed, 5 epochs, 600 rows)
     python benchmarks/bench_frontdoor_digits.py --figure docs/figures/frontdoor_digits.png
+    python benchmarks/bench_frontdoor_digits.py --n-train 8000 --objective decorrelation
     python benchmarks/bench_frontdoor_digits.py --from-json benchmarks/results/frontdoor_digits.json \
         --figure docs/figures/frontdoor_digits.png         # re-print and redraw, no training
 
@@ -50,6 +51,11 @@ PARAMS = dict(confounder_effect=0.7, auxiliary_quality=0.8, n_classes=4)
 CONFOUNDING_TRAIN, CONFOUNDING_OOD = 0.9, 0.0
 BETAS = (0.0, 0.5, 1.0)
 SEARCH_BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: the front door's mediator objective (``--objective``): its defaults, or the decorrelation penalty
+OBJECTIVES = {
+    "default": {},
+    "decorrelation": dict(adversary_objective="decorrelation", adversary_weight=20.0, conditional_adversary=False),
+}
 CEILING_NAMES = {"content_trace_auxiliary": "(C,T,A)", "content_auxiliary": "(C,A)", "content": "C"}
 
 
@@ -98,13 +104,14 @@ def run_seed(seed, cfg):
 
     # the front door: one fit, β changed at prediction time
     start = time.time()
-    fd = FrontDoorMultimodalClassifier(predominant="image", **common).fit(train.data, train.target)
+    fd_params = {**common, **cfg.get("frontdoor", {})}
+    fd = FrontDoorMultimodalClassifier(predominant="image", **fd_params).fit(train.data, train.target)
     res["fit_time_s"]["FrontDoor"] = time.time() - start
     for beta in BETAS:
         fd.set_params(beta=beta)
         record(f"FrontDoor β={beta:g}", fd, lambda d: d.data)
     start = time.time()
-    search = FrontDoorBetaSearchCV(FrontDoorMultimodalClassifier(predominant="image", **common),
+    search = FrontDoorBetaSearchCV(FrontDoorMultimodalClassifier(predominant="image", **fd_params),
                                    betas=SEARCH_BETAS, cv=3, refit=False).fit(train.data, train.target)
     res["fit_time_s"]["FrontDoorBetaSearchCV"] = time.time() - start
     res["chosen_beta"] = search.best_beta_
@@ -237,15 +244,19 @@ def main():
     parser.add_argument("--epochs", type=int, default=None, help="epochs of every network (default 40, quick 5)")
     parser.add_argument("--confounder-effect", type=float, default=0.7,
                         help="P(Y = U) (default 0.7, as bench_frontdoor.py; 0.4 makes the content matter)")
-    parser.add_argument("--figure", type=Path, default=RESULTS / "frontdoor_digits.png", help="PNG path")
+    parser.add_argument("--objective", choices=sorted(OBJECTIVES), default="default",
+                        help="the front door's mediator objective: its defaults, or the decorrelation penalty "
+                             "(adversary_objective='decorrelation', adversary_weight=20, conditional_adversary=False)")
+    parser.add_argument("--figure", type=Path, default=None, help="PNG path (default: next to the JSON)")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="re-print the table and redraw the figure from a results JSON (no training)")
     args = parser.parse_args()
     if args.from_json is not None:
         saved = json.loads(args.from_json.read_text())
         print_summary(saved["summary"], saved["seeds"], saved["config"].get("scm", PARAMS)["confounder_effect"])
-        plot(saved["summary"], args.figure)
-        print(f"wrote {args.figure}")
+        figure = args.figure or args.from_json.with_suffix(".png")
+        plot(saved["summary"], figure)
+        print(f"wrote {figure}")
         return
     PARAMS["confounder_effect"] = args.confounder_effect
     torch.set_num_threads(1)  # shared 2-core machine: one thread per process
@@ -260,6 +271,7 @@ def main():
     if args.epochs is not None:
         cfg["epochs"] = args.epochs
     cfg["scm"] = dict(PARAMS)
+    cfg["frontdoor"] = OBJECTIVES[args.objective]
     print("configuration:", json.dumps(cfg), "seeds:", seeds, flush=True)
     t_start = time.time()
     runs = [run_seed(seed, cfg) for seed in seeds]
@@ -269,11 +281,14 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "frontdoor_digits" + ("_quick" if args.quick else "")
     stem += "" if args.confounder_effect == 0.7 else f"_e{args.confounder_effect:g}"
+    stem += "" if args.n_train is None else f"_n{args.n_train}"
+    stem += "" if args.objective == "default" else f"_{args.objective}"
     out = RESULTS / f"{stem}.json"
+    figure = args.figure or out.with_suffix(".png")
     out.write_text(json.dumps(dict(config=cfg, seeds=seeds, summary=summary, runs=runs, wall_time_s=wall,
                                    torch=torch.__version__), indent=1, default=float))
-    plot(summary, args.figure)
-    print(f"\nwall time {wall:.0f} s; wrote {out} and {args.figure}")
+    plot(summary, figure)
+    print(f"\nwall time {wall:.0f} s; wrote {out} and {figure}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ and reports, on held-out rows, what fresh linear probes read from ``m``
 (:func:`skcausalmm.metrics.mediator_diagnostics`: the confounder's trace, the content, the
 auxiliary input beyond the label) beside the accuracy at β = 0 and β = 1 in and out of
 distribution (confounding 0). On the unconfounded bundled digits (pix predominant + fou) it
-reports what each objective costs against late fusion.
+reports what each objective costs against late fusion. Last, for the decorrelation objective, the
+trace left in ``m`` against the training size, probed on the training rows and on held-out rows.
 
     python benchmarks/bench_mediator_leakage.py            # 3 seeds
     python benchmarks/bench_mediator_leakage.py --quick    # 1 seed, small data (CI)
@@ -33,6 +34,8 @@ OBJECTIVES = {
     "no adversary": dict(adversary_weight=0.0),
     "default (auto)": dict(),
     "decorrelation": dict(adversary_objective="decorrelation", adversary_weight=5.0, conditional_adversary=False),
+    "decorrelation, weight 20": dict(adversary_objective="decorrelation", adversary_weight=20.0,
+                                     conditional_adversary=False),
     "decorrelation per class": dict(adversary_objective="decorrelation", adversary_weight=5.0, conditional_adversary=True),
 }
 
@@ -61,6 +64,31 @@ def confounded_rows(rendering, n, epochs, seed):
     return rows
 
 
+def size_rows(sizes, epochs, seed, objective="decorrelation, weight 20"):
+    """The trace left in m against the training size, probed on training rows and on held-out rows.
+
+    The penalty is estimated on the training batches, so an encoder can meet it on the rows it
+    trains on while new rows still show the trace: the gap between the two probes measures that.
+    """
+    te = make_confounded_multimodal(2000, predominant="table", random_state=seed + 100)
+    rows = []
+    for n in sizes:
+        tr = make_confounded_multimodal(n, predominant="table", random_state=seed)
+        clf = FrontDoorMultimodalClassifier(predominant="table", max_epochs=epochs, random_state=seed,
+                                            **OBJECTIVES[objective]).fit(tr.data, tr.target)
+        own = slice(0, min(n, 2000))
+        on_train = mediator_diagnostics(clf, {k: v[own] for k, v in tr.data.items()}, tr.target[own],
+                                        variables={"trace": tr.trace[own]})
+        held_out = mediator_diagnostics(clf, te.data, te.target, variables={"trace": te.trace, "content": te.content})
+        rows.append({"n_train": n, "seed": seed, "objective": objective,
+                     "trace_on_training_rows": on_train["trace_accuracy"],
+                     "trace_held_out": held_out["trace_accuracy"], "trace_chance": held_out["trace_chance"],
+                     "content_held_out": held_out["content_accuracy"]})
+        print(f"  table seed {seed} n={n} {objective}: trace on training rows {on_train['trace_accuracy']:.3f}, "
+              f"held out {held_out['trace_accuracy']:.3f} (chance {held_out['trace_chance']:.3f})", flush=True)
+    return rows
+
+
 def real_rows(epochs, seed, n):
     data = load_multiple_features(views=["pix", "fou"])
     idx = np.arange(len(data.target))
@@ -85,7 +113,7 @@ def mean(rows, key, **where):
     return float(np.mean(values)), float(np.std(values))
 
 
-def table(conf, real):
+def table(conf, real, sizes=()):
     lines = []
     for rendering in sorted({r["rendering"] for r in conf}):
         lines += [f"\nConfounded SCM, {rendering} rendering (probes on held-out rows; trace chance "
@@ -103,6 +131,14 @@ def table(conf, real):
         for name in OBJECTIVES:
             fd, lf = mean(real, "beta0", objective=name), mean(real, "late_fusion", objective=name)
             lines.append(f"| {name} | {fd[0]:.3f} ± {fd[1]:.3f} | {lf[0]:.3f} ± {lf[1]:.3f} |")
+    if sizes:
+        lines += [f"\nTrace left in m against the training size ({sizes[0]['objective']}, table rendering; "
+                  f"target: held out ≤ chance + 0.05 = {mean(sizes, 'trace_chance')[0] + 0.05:.3f})",
+                  "| training rows | trace, training rows | trace, held-out rows | content, held-out rows |",
+                  "|---|---|---|---|"]
+        for n in sorted({r["n_train"] for r in sizes}):
+            cells = [mean(sizes, k, n_train=n) for k in ("trace_on_training_rows", "trace_held_out", "content_held_out")]
+            lines.append(f"| {n} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in cells) + " |")
     return "\n".join(lines)
 
 
@@ -142,7 +178,7 @@ def main():
     args = parser.parse_args()
     if args.from_json is not None:
         saved = json.loads(args.from_json.read_text())
-        print(table(saved["confounded"], saved["real"]))
+        print(table(saved["confounded"], saved["real"], saved.get("sizes", [])))
         figure(saved["confounded"], args.figure or args.from_json.with_suffix(".png"))
         return
     torch.set_num_threads(1)
@@ -151,17 +187,18 @@ def main():
     n, epochs = (400, 3) if args.quick else (2000, None)
     fd_epochs = epochs or 40
     start = time.perf_counter()
-    conf, real = [], []
+    conf, real, sizes = [], [], []
     for seed in range(seeds):
         for rendering in (("table",) if args.quick else ("table", "image")):
             conf += confounded_rows(rendering, n, fd_epochs, seed)
         if not args.quick:
             real += real_rows(30, seed, 2000)
-    print(table(conf, real))
+        sizes += size_rows((400, 800) if args.quick else (2000, 8000), fd_epochs, seed)
+    print(table(conf, real, sizes))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     suffix = "_quick" if args.quick else ""
-    (out / f"mediator_leakage{suffix}.json").write_text(json.dumps({"confounded": conf, "real": real}, indent=1))
+    (out / f"mediator_leakage{suffix}.json").write_text(json.dumps({"confounded": conf, "real": real, "sizes": sizes}, indent=1))
     fig_path = args.figure or out / f"mediator_leakage{suffix}.png"
     figure(conf, fig_path)
     print(f"total {time.perf_counter() - start:.0f} s; wrote {out / f'mediator_leakage{suffix}.json'} and {fig_path}")

@@ -19,7 +19,7 @@ The rows (what is measured, against what, and the target):
    total variation from the exact 2,000-entry average (figure ``speed_dictionary_size.png``).
 4. Front-door training per epoch against late fusion's: at most 1.5x
    (``bench_training_cost.run_config``, restricted to the late-fusion and front-door rows).
-5. The fixed cost of ``predominant="auto"`` (its warm-up): at most 10 % of a default (30-epoch)
+5. The fixed cost of ``predominant="auto"`` (its warm-up): at most 10 % of a default (40-epoch)
    fit (``bench_training_cost.warm_up_cost``).
 6. ``FrontDoorAdjustment.fit`` at 10^6 (and 10^7) rows against ``pd.crosstab``: at most 1.0x
    (``bench_adjustment.run_speed``; worst input form).
@@ -299,6 +299,18 @@ def dictionary_sweep(args):
     return {"late_fusion_samples_per_s": late_rate, "dictionary_size": full, "rows": rows}
 
 
+def _save(fig, axes, path):
+    """Small tick labels, tight layout, write the PNG (dpi 90) and close the figure."""
+    import matplotlib.pyplot as plt
+
+    for ax in axes:
+        ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def _plain_log(ax, axes="xy"):
     """Log scale on ``axes`` with plain numbers as labels (no minor-tick labels)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -344,12 +356,7 @@ def plot_dictionary(sweep, path):
     ax2.set_xlabel("dictionary entries J")
     ax2.set_ylabel(f"mean TV to exact ({sweep['dictionary_size']:,} entries)")
     ax2.legend(fontsize=7)
-    for ax in (ax1, ax2):
-        ax.tick_params(labelsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, (ax1, ax2), path)
 
 
 # ---------------------------------------------------------------------------
@@ -505,12 +512,7 @@ def plot_large_n(rows, path):
     ax2.set_ylim(bottom=0)
     ax2.set_xlabel("n (rows)")
     ax2.set_ylabel("µs per sample per epoch")
-    for ax in (ax1, ax2):
-        ax.tick_params(labelsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, (ax1, ax2), path)
 
 
 # ---------------------------------------------------------------------------
@@ -579,7 +581,7 @@ def summary(results, args):
             share = warm["warm_up_share"]
             add(f"5. predominant='auto' warm-up, {'+'.join(warm['views'])}",
                 f"{100 * share:.1f}% ({warm['fit_auto_s']:.1f} s vs {warm['fit_by_name_s']:.1f} s by name)",
-                "default fit (30 epochs)", "<= 10%", share <= 0.10, "10 late-fusion epochs + Shapley; one run")
+                f"default fit ({warm.get('epochs', 40)} epochs)", "<= 10%", share <= 0.10, "10 late-fusion epochs + Shapley; one run")
     if "adjustment" in results:
         for n in sorted({r["n"] for r in results["adjustment"]}):
             recs = [r for r in results["adjustment"] if r["n"] == n]

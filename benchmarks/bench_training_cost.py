@@ -7,7 +7,7 @@ seconds per training epoch (skorch's epoch timer) and the ratio to ``LateFusionC
 beside it the fixed cost of each fit (set-up, and what is built after training, such as the
 front door's dictionary and prototypes) (ratios, not absolute times: shared
 machines are noisy). Also: the fixed cost of the front door's ``predominant="auto"`` warm-up
-against a default front-door fit (30 epochs).
+against a default front-door fit (40 epochs).
 
     python benchmarks/bench_training_cost.py            # 5 epochs, 3 repeats
     python benchmarks/bench_training_cost.py --quick    # 1 epoch, 1 repeat (CI)

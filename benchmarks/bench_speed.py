@@ -462,23 +462,18 @@ def fit_time_vs_n(args):
     rows = []
     print("fit time against n (one epoch, batch 1,024, hidden_size 8; 2 x 25 float32 columns, 10 classes)")
     print(f"{'estimator':12s} {'input':8s} {'n':>9s} {'seconds':>8s} {'us/sample':>10s} {'acc (10k)':>9s}")
-    for n in args.sizes:
-        X, y = synthetic(n)
+    def time_all(X, y, kind, n):
         for name, make in makers.items():
             seconds, acc = _time_fit(make, X, y)
-            rows.append({"estimator": name, "input": "memory", "n": n, "seconds": seconds,
+            rows.append({"estimator": name, "input": kind, "n": n, "seconds": seconds,
                          "us_per_sample_epoch": 1e6 * seconds / n, "train_accuracy_10k": acc})
-            print(f"{name:12s} {'memory':8s} {n:9d} {seconds:8.2f} {1e6 * seconds / n:10.2f} {acc:9.2f}", flush=True)
-        del X, y
+            print(f"{name:12s} {kind:8s} {n:9d} {seconds:8.2f} {1e6 * seconds / n:10.2f} {acc:9.2f}", flush=True)
+
+    for n in args.sizes:
+        time_all(*synthetic(n), "memory", n)
     n = args.sizes[-1]
     with tempfile.TemporaryDirectory() as directory:
-        X, y = synthetic(n, directory)
-        for name, make in makers.items():
-            seconds, acc = _time_fit(make, X, y)
-            rows.append({"estimator": name, "input": "memmap", "n": n, "seconds": seconds,
-                         "us_per_sample_epoch": 1e6 * seconds / n, "train_accuracy_10k": acc})
-            print(f"{name:12s} {'memmap':8s} {n:9d} {seconds:8.2f} {1e6 * seconds / n:10.2f} {acc:9.2f}", flush=True)
-        del X, y
+        time_all(*synthetic(n, directory), "memmap", n)  # the maps are closed before the folder goes
     print()
     return rows
 

@@ -239,6 +239,7 @@ def plot(s, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, ..., first-seed + seeds - 1")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 5 epochs, 600 training rows")
     parser.add_argument("--n-train", type=int, default=None, help="training rows (default 4000, quick 600)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs of every network (default 40, quick 5)")
@@ -265,7 +266,7 @@ def main():
         seeds = [0]
     else:
         cfg = dict(n_train=4000, n_test=2000, epochs=40)
-        seeds = list(range(args.seeds))
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     if args.n_train is not None:
         cfg["n_train"] = args.n_train
     if args.epochs is not None:
@@ -283,6 +284,7 @@ def main():
     stem += "" if args.confounder_effect == 0.7 else f"_e{args.confounder_effect:g}"
     stem += "" if args.n_train is None else f"_n{args.n_train}"
     stem += "" if args.objective == "default" else f"_{args.objective}"
+    stem += "" if args.first_seed == 0 else f"_from{args.first_seed}"
     out = RESULTS / f"{stem}.json"
     figure = args.figure or out.with_suffix(".png")
     out.write_text(json.dumps(dict(config=cfg, seeds=seeds, summary=summary, runs=runs, wall_time_s=wall,

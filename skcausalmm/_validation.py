@@ -143,6 +143,17 @@ class ModalityDict(SliceDict):
         return (type(self), (dict(self),))
 
 
+def check_same_length(data):
+    """Raise a ValueError naming each modality's length unless all of ``data``'s arrays have the same first dimension."""
+    lengths = {name: values.shape[0] for name, values in data.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(
+            "All modalities must have the same number of samples; got "
+            + ", ".join(f"{k}={v}" for k, v in lengths.items())
+            + "."
+        )
+
+
 def check_modality_name(name):
     """Refuse a modality name that is not a string or that starts with the reserved ``"__"``."""
     if not isinstance(name, str):
@@ -589,13 +600,7 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
             "X must be a dict of modality arrays, a ModalityDict, a 2-D array or a "
             f"pandas DataFrame; got {type(X).__name__}."
         )
-    lengths = {name: array.shape[0] for name, array in data.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(
-            "All modalities must have the same number of samples; got "
-            + ", ".join(f"{k}={v}" for k, v in lengths.items())
-            + "."
-        )
+    check_same_length(data)
     if not reset and estimator is not None and hasattr(estimator, "modality_shapes_"):
         _check_against_fit(data, estimator.modality_shapes_)
     if allow_missing and len(data) > 0:

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import StrOptions
-from ._validation import ModalityDict, _check_one, _rows, _to_numpy, check_modality_name
+from ._validation import ModalityDict, _check_one, _rows, _to_numpy, check_modality_name, check_same_length
 
 __all__ = ["ModalityTransformer"]
 
@@ -152,13 +152,7 @@ class ModalityTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
                 data[name] = _raw_values(name, value)
             else:
                 data[name] = _check_one(name, _to_numpy(name, value), allow_missing=True)
-        lengths = {name: values.shape[0] for name, values in data.items()}
-        if len(set(lengths.values())) > 1:
-            raise ValueError(
-                "All modalities must have the same number of samples; got "
-                + ", ".join(f"{k}={v}" for k, v in lengths.items())
-                + "."
-            )
+        check_same_length(data)
         missing = {name: _missing_rows(values) for name, values in data.items()}
         absent = np.logical_and.reduce(list(missing.values()))
         if absent.any():

@@ -105,9 +105,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         adversary's MSE), or confusion (it makes the frozen adversary predict the batch
         mean of the auxiliary input given the label; bounded, cannot diverge), or
         decorrelation (no adversary network: ``adversary_weight`` times the mean squared
-        correlation between the mediator's units and the raw auxiliary input's columns,
-        centred per class when ``conditional_adversary``; scale-free, so the encoder cannot
-        shrink its way out, and aimed at exactly what a linear probe reads). ``"auto"``:
+        multiple correlation of the raw auxiliary input with the mediator's units and with
+        its whitened directions, centred per class when ``conditional_adversary``;
+        scale-free, so the encoder cannot shrink its way out, and aimed at what a linear
+        probe of ``m`` reads, including a leak spread over several units). ``"auto"``:
         confusion when the predominant modality is an image or a sequence (with reversal a
         CNN mediator diverged or, layer-normalised, leaked the confounder), reversal for
         tables. The page "Front-door classifier" compares them with

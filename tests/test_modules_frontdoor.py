@@ -402,10 +402,34 @@ def test_decorrelation_penalty_measures_within_class_correlation():
             {"mediator": m, "adversary_target": target, "decorrelation_conditional": conditional}, y))
 
     assert penalty(independent, False) < 0.01 and penalty(independent, True) < 0.01
-    assert penalty(label_only, False) > 0.5  # correlated through the label ...
+    assert penalty(label_only, False) > 0.1  # correlated through the label ...
     assert penalty(label_only, True) < 0.01  # ... but says nothing beyond it
     assert penalty(leaky, True) > 0.2
     assert penalty(10.0 * leaky, True) == pytest.approx(penalty(leaky, True), rel=1e-4)  # scale-free
+    shuffle = torch.eye(4)[[2, 0, 3, 1]] * torch.tensor([1.0, 3.0, 0.5, 2.0])
+    assert penalty(leaky @ shuffle, True) == pytest.approx(penalty(leaky, True), rel=1e-3)  # units' order and scales
+
+
+def test_decorrelation_penalty_sees_a_leak_spread_over_units():
+    """Each unit barely correlates with the auxiliary input, their difference perfectly:
+    a linear probe of m reads the leak, so the penalty must see it (a per-unit penalty does not)."""
+    from skcausalmm.modules.frontdoor import _decorrelation_loss
+
+    g = torch.Generator().manual_seed(1)
+    n = 4000
+    y = torch.zeros(n, dtype=torch.long)
+    auxiliary = torch.randn(n, 1, generator=g)
+    content = 6.0 * torch.randn(n, 1, generator=g)
+    spread = torch.cat([content + auxiliary, content, torch.randn(n, 2, generator=g)], 1)
+    clean = torch.cat([content, torch.randn(n, 3, generator=g)], 1)
+    per_unit = float((((spread - spread.mean(0)) / spread.std(0)).T @ ((auxiliary - auxiliary.mean()) / auxiliary.std()) / n).pow(2).sum(1).mean())
+    assert per_unit < 0.01  # what a per-unit penalty sees
+
+    def penalty(m):
+        return float(_decorrelation_loss(
+            {"mediator": m, "adversary_target": auxiliary, "decorrelation_conditional": False}, y))
+
+    assert penalty(spread) > 0.05 and penalty(spread) > 10 * per_unit and penalty(clean) < 0.01
 
 
 def test_decorrelation_objective_trains_without_an_adversary_network():
@@ -417,7 +441,7 @@ def test_decorrelation_objective_trains_without_an_adversary_network():
     te = make_confounded_multimodal(1500, predominant="table", random_state=1)
     common = dict(predominant="table", max_epochs=15, random_state=0, conditional_adversary=False)
     plain = FrontDoorMultimodalClassifier(adversary_weight=0.0, **common).fit(tr.data, tr.target)
-    decor = FrontDoorMultimodalClassifier(adversary_objective="decorrelation", adversary_weight=5.0, **common)
+    decor = FrontDoorMultimodalClassifier(adversary_objective="decorrelation", adversary_weight=20.0, **common)
     decor.fit(tr.data, tr.target)
     assert decor.net_.module_.adversary is None and "decor" in decor.history_[-1]
     before = mediator_diagnostics(plain, te.data, te.target, variables={"trace": te.trace, "content": te.content})

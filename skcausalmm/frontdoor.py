@@ -108,7 +108,8 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         multiple correlation of the raw auxiliary input with the mediator's units and with
         its whitened directions, centred per class when ``conditional_adversary``;
         scale-free, so the encoder cannot shrink its way out, and aimed at what a linear
-        probe of ``m`` reads, including a leak spread over several units). ``"auto"``:
+        probe of ``m`` reads, including a leak spread over several units; estimated per
+        batch, so it needs clearly fewer auxiliary columns than ``batch_size``). ``"auto"``:
         confusion when the predominant modality is an image or a sequence (with reversal a
         CNN mediator diverged or, layer-normalised, leaked the confounder), reversal for
         tables. The page "Front-door classifier" compares them with

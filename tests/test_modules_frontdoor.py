@@ -432,6 +432,28 @@ def test_decorrelation_penalty_sees_a_leak_spread_over_units():
     assert penalty(spread) > 0.05 and penalty(spread) > 10 * per_unit and penalty(clean) < 0.01
 
 
+@pytest.mark.parametrize("n_rows, n_columns", [(256, 40), (64, 600)])
+def test_decorrelation_penalty_with_collinear_and_many_auxiliary_columns(n_rows, n_columns):
+    from skcausalmm.modules.frontdoor import _decorrelation_loss
+
+    g = torch.Generator().manual_seed(2)
+    target = torch.randn(n_rows, n_columns, generator=g)
+    target[:, 1] = target[:, 0]  # collinear columns, as one-hot blocks are
+    y = torch.randint(0, 3, (n_rows,), generator=g)
+    independent = torch.randn(n_rows, 8, generator=g, requires_grad=True)
+    leaky = torch.cat([target[:, :4], torch.randn(n_rows, 4, generator=g)], 1).requires_grad_(True)
+    for conditional in (False, True):
+        values = {}
+        for name, m in (("independent", independent), ("leaky", leaky)):
+            loss = _decorrelation_loss({"mediator": m, "adversary_target": target, "decorrelation_conditional": conditional}, y)
+            (grad,) = torch.autograd.grad(loss, m)
+            assert torch.isfinite(loss) and torch.isfinite(grad).all()
+            values[name] = float(loss.detach())
+        assert values["independent"] >= 0
+        if n_columns < n_rows:  # with more columns than rows chance correlations swamp the leak
+            assert values["leaky"] > 3 * values["independent"]
+
+
 def test_decorrelation_objective_trains_without_an_adversary_network():
     from skcausalmm.datasets import make_confounded_multimodal
     from skcausalmm.frontdoor import FrontDoorMultimodalClassifier

@@ -1017,7 +1017,9 @@ def _decorrelation_loss(outputs, y):
     charged in full) made the encoder collapse m and lose the content: its in-batch noise
     floor grows with m's rank. m's covariance gets a small ridge (1e-2); the auxiliary
     input's is shrunk towards the identity by ``d / (d + n)`` (``d`` columns, ``n`` rows),
-    which keeps the whitening meaningful when it has as many columns as the batch has rows.
+    which keeps the whitening finite when it has as many columns as the batch has rows. The
+    penalty is estimated on one batch: with about as many auxiliary columns as rows, chance
+    correlations swamp a real leak (a larger batch, or fewer auxiliary columns, helps).
     """
     m, target = outputs["mediator"], outputs["adversary_target"].detach()
     if outputs["decorrelation_conditional"]:

@@ -1011,15 +1011,13 @@ def _decorrelation_loss(outputs, y):
       of m.
 
     With uncorrelated units the two means are equal. Neither can be lowered by shrinking m.
-    On the confounded digits (8,000 rows) the units' mean alone left the trace linearly
-    readable from new rows (0.34, chance 0.27), the canonical mean alone let a leak copied
-    into every unit through on short table fits, and the canonical *sum* (every direction
-    charged in full) made the encoder collapse m and lose the content: its in-batch noise
-    floor grows with m's rank. m's covariance gets a small ridge (1e-2); the auxiliary
-    input's is shrunk towards the identity by ``d / (d + n)`` (``d`` columns, ``n`` rows),
-    which keeps the whitening finite when it has as many columns as the batch has rows. The
-    penalty is estimated on one batch: with about as many auxiliary columns as rows, chance
-    correlations swamp a real leak (a larger batch, or fewer auxiliary columns, helps).
+    Either term alone, or the canonical correlations summed, did worse (the docs page
+    "Front door on confounded real digits" says how). m's covariance gets a small ridge
+    (1e-2); the auxiliary input's is shrunk towards the identity by ``d / (d + n)`` (``d``
+    columns, ``n`` rows), which keeps the whitening finite when it has as many columns as the
+    batch has rows. The penalty is estimated on one batch: with about as many auxiliary
+    columns as rows, chance correlations swamp a real leak (a larger batch, or fewer
+    auxiliary columns, helps).
     """
     m, target = outputs["mediator"], outputs["adversary_target"].detach()
     if outputs["decorrelation_conditional"]:
@@ -1032,9 +1030,11 @@ def _decorrelation_loss(outputs, y):
     target = target / target.pow(2).mean(0).add(1e-6).sqrt()
     n, d = target.shape
     target = _whiten(target, max(1e-2, d / (d + n)))
-    units = (m.T @ target / max(n, 1)).pow(2).sum(1).mean()
-    canonical = (_whiten(m, 1e-2).T @ target / max(n, 1)).pow(2).sum(1).mean()
-    return 0.5 * (units + canonical)
+
+    def mean_r2(directions):  # mean over the directions of their R² with the auxiliary input
+        return (directions.T @ target / max(n, 1)).pow(2).sum(1).mean()
+
+    return 0.5 * (mean_r2(m) + mean_r2(_whiten(m, 1e-2)))
 
 
 def _confusion_loss(outputs, y):

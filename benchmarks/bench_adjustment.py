@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skcausalmm.adjustment import FrontDoorAdjustment
+from skcausalmm import FrontDoorAdjustment
 
 P_U = np.array([0.5, 0.5])
 P_X_U = np.array([[0.8, 0.2], [0.2, 0.8]])

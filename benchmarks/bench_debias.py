@@ -41,12 +41,16 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from skcausalmm import CausalInfoMinClassifier, FrontDoorMultimodalClassifier, LateFusionClassifier
+from skcausalmm import (
+    CausalInfoMinClassifier,
+    FrontDoorMultimodalClassifier,
+    LateFusionClassifier,
+    MLAClassifier,
+    MMParetoClassifier,
+    OGMGEClassifier,
+)
 from skcausalmm.datasets import make_confounded_multimodal, make_shortcut_multimodal
 from skcausalmm.metrics import spurious_sufficiency
-from skcausalmm.mla import MLAClassifier
-from skcausalmm.ogm import OGMGEClassifier
-from skcausalmm.pareto import MMParetoClassifier
 
 RESULTS = Path(__file__).parent / "results"
 BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -23,7 +23,6 @@ Prints the tables and writes ``benchmarks/results/frontdoor.json``,
 """
 
 import argparse
-import importlib
 import json
 import time
 from pathlib import Path
@@ -36,31 +35,25 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from skcausalmm import (
+    FrontDoorMultimodalClassifier,
+    LateFusionClassifier,
+    MLAClassifier,
+    MMParetoClassifier,
+    ModalityTransformer,
+    OGMGEClassifier,
+)
 from skcausalmm.datasets import (
     confounded_interventional_proba,
     load_multiple_features,
     make_confounded_multimodal,
 )
-from skcausalmm.frontdoor import FrontDoorMultimodalClassifier
-from skcausalmm.fusion import LateFusionClassifier
-from skcausalmm.transformers import ModalityTransformer
 
 RESULTS = Path(__file__).parent / "results"
 BETAS = [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
-def _optional(module, name):
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-BASELINES = {
-    "OGM-GE": _optional("skcausalmm.ogm", "OGMGEClassifier"),
-    "MMPareto": _optional("skcausalmm.pareto", "MMParetoClassifier"),
-    "MLA": _optional("skcausalmm.mla", "MLAClassifier"),
-}
+BASELINES = {"OGM-GE": OGMGEClassifier, "MMPareto": MMParetoClassifier, "MLA": MLAClassifier}
 
 
 def _acc(proba, y):
@@ -143,8 +136,7 @@ def confounded(predominant, cfg, seeds):
         models[f"{predominant} only"] = (LateFusionClassifier(**common), [predominant])
         models["auxiliary only"] = (LateFusionClassifier(**common), ["auxiliary"])
         for name, cls in BASELINES.items():
-            if cls is not None:
-                models[name] = (cls(**common), None)
+            models[name] = (cls(**common), None)
         for name, (model, keep) in models.items():
             sel = (lambda d: d) if keep is None else (lambda d, keep=keep: {k: d[k] for k in keep})
             model.fit(sel(X), y)

@@ -39,10 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from skcausalmm import FrontDoorMultimodalClassifier, LateFusionClassifier
 from skcausalmm.datasets import make_confounded_digits
 from skcausalmm.datasets._confounded import _bayes_rule, _scm_joint
-from skcausalmm.frontdoor import FrontDoorMultimodalClassifier
-from skcausalmm.fusion import LateFusionClassifier
 from skcausalmm.metrics import mediator_diagnostics
 from skcausalmm.model_selection import FrontDoorBetaSearchCV
 

@@ -30,9 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skcausalmm import LateFusionClassifier
+from skcausalmm import FrontDoorMultimodalClassifier, LateFusionClassifier
 from skcausalmm.datasets import load_multiple_features
-from skcausalmm.frontdoor import FrontDoorMultimodalClassifier
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = (["pix", "fou"], ["fou", "kar"])

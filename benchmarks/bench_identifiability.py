@@ -43,10 +43,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from skcausalmm._identifiability import identifiability_scores, mean_corr_coef
-from skcausalmm.contrastive_ica import ContrastiveICA
+from skcausalmm import ContrastiveICA
 from skcausalmm.datasets import load_multiple_features
 from skcausalmm.datasets._partial_causal import make_partial_causal
+from skcausalmm.metrics.identifiability import identifiability_scores, mean_corr_coef
 
 RESULTS = Path(__file__).parent / "results"
 N_SPECIFIC = 2

@@ -34,12 +34,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skcausalmm import LateFusionClassifier, ModalityTransformer
+from skcausalmm import LateFusionClassifier, MLAClassifier, MMParetoClassifier, ModalityTransformer, OGMGEClassifier
 from skcausalmm.datasets import load_multiple_features
 from skcausalmm.metrics import imbalance_summary, modality_scores, shapley_contributions
-from skcausalmm.mla import MLAClassifier
-from skcausalmm.ogm import OGMGEClassifier
-from skcausalmm.pareto import MMParetoClassifier
 
 METHODS = {
     "LateFusion": LateFusionClassifier,

@@ -51,16 +51,15 @@ from sklearn.impute import SimpleImputer
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 
-from skcausalmm import LateFusionClassifier
-from skcausalmm._availability import availability_patterns
+from skcausalmm import LateFusionClassifier, RedCoreClassifier
 from skcausalmm.datasets import load_multiple_features, mask_modalities
-from skcausalmm.redcore import RedCoreClassifier
+from skcausalmm.metrics.availability import availability_patterns
 
 try:
     from skcausalmm.metrics import availability_scores
     from skcausalmm.plotting import plot_availability_scores
 except ImportError:  # before the public re-exports
-    from skcausalmm._availability import availability_scores, plot_availability_scores
+    from skcausalmm.metrics.availability import availability_scores, plot_availability_scores
 
 RESULTS = Path(__file__).parent / "results"
 VIEWS = ["pix", "fou", "mor"]

@@ -70,7 +70,7 @@ from skorch.dataset import Dataset
 
 from skcausalmm import FrontDoorMultimodalClassifier, LateFusionClassifier
 from skcausalmm.datasets import load_multiple_features
-from skcausalmm.modules.fusion import FusionLoss
+from skcausalmm.fusion.network import FusionLoss
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the other benchmarks of this folder, reused as modules

@@ -18,11 +18,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from skcausalmm import LateFusionClassifier
+from skcausalmm import LateFusionClassifier, RedCoreClassifier
 from skcausalmm.datasets import load_multiple_features, mask_modalities
 from skcausalmm.metrics import availability_scores
 from skcausalmm.plotting import plot_availability_scores
-from skcausalmm.redcore import RedCoreClassifier
 
 # tiny sizes with SKCAUSALMM_SMOKE=1, and in CI (CI set) unless SKCAUSALMM_SMOKE=0
 SMOKE = os.environ.get("SKCAUSALMM_SMOKE", "1" if os.environ.get("CI") else "0") == "1"

@@ -1,16 +1,14 @@
 """skcausalmm: causal multimodal classifiers that behave like scikit-learn estimators."""
 
-from ._validation import ModalityDict, check_modalities
+from ._core.validation import ModalityDict, check_modalities
 from .adjustment import FrontDoorAdjustment, PositivityError, front_door_adjustment
-from .contrastive_ica import ContrastiveICA
+from .contrastive import ContrastiveICA
+from .debiasing import CausalInfoMinClassifier
 from .frontdoor import FrontDoorMultimodalClassifier
 from .fusion import LateFusionClassifier
-from .infomin import CausalInfoMinClassifier
+from .imbalance import MLAClassifier, MMParetoClassifier, OGMGEClassifier
 from .io import load, save
-from .mla import MLAClassifier
-from .ogm import OGMGEClassifier
-from .pareto import MMParetoClassifier
-from .redcore import RedCoreClassifier
+from .missing import RedCoreClassifier
 from .transformers import ModalityTransformer
 
 __version__ = "0.1.0.dev0"

@@ -1,6 +1,6 @@
 """Optional matplotlib helpers (install the ``plot`` extra: ``pip install skcausalmm[plot]``)."""
 
-from ._availability import plot_availability_scores
+from .metrics.availability import plot_availability_scores
 
 __all__ = ["plot_availability_scores", "plot_contributions"]
 

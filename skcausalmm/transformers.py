@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import StrOptions
-from ._validation import ModalityDict, _check_one, _rows, _to_numpy, check_modality_name, check_same_length
+from ._core.validation import ModalityDict, _check_one, _rows, _to_numpy, check_modality_name, check_same_length
 
 __all__ = ["ModalityTransformer"]
 

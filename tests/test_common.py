@@ -11,7 +11,7 @@ import inspect
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skcausalmm
-from skcausalmm._base import BaseMultimodalEstimator
+from skcausalmm.base import BaseMultimodalEstimator
 
 #: Small settings applied to every discovered estimator that has the parameter.
 SMALL = dict(max_epochs=40, hidden_size=16, lr=1e-2, random_state=0, mediator_size=16, batch_size=128)

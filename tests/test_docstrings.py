@@ -4,9 +4,9 @@ import inspect
 
 import pytest
 
-from skcausalmm._docstrings import SHARED_DEFAULTS
+from skcausalmm._core.docstrings import SHARED_DEFAULTS
 
-from .test_common import all_estimators
+from .helpers import all_estimators
 
 CLASSIFIERS = all_estimators()
 

@@ -40,7 +40,7 @@ from skorch.helper import SliceDict
 
 import skcausalmm
 from skcausalmm import ModalityDict
-from skcausalmm._base import BaseMultimodalEstimator, MultimodalClassifierMixin
+from skcausalmm.base import BaseMultimodalEstimator, MultimodalClassifierMixin
 
 
 def all_estimators():

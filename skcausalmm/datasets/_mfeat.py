@@ -5,7 +5,7 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._validation import ModalityDict
+from .._core.validation import ModalityDict
 
 __all__ = ["load_multiple_features", "MFEAT_VIEWS"]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._validation import ModalityDict
+from .._core.validation import ModalityDict
 
 __all__ = ["mask_modalities"]
 

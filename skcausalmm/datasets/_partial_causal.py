@@ -27,7 +27,7 @@ import numbers
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from .._validation import ModalityDict
+from .._core.validation import ModalityDict
 
 __all__ = ["make_partial_causal", "sample_von_mises_fisher", "InvertibleLeakyMLP"]
 

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 
-from .._validation import ModalityDict
+from .._core.validation import ModalityDict
 from ._mfeat import MFEAT_VIEWS, load_multiple_features
 
 __all__ = ["make_shortcut_multimodal", "shortcut_patch_positions"]

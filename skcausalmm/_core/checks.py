@@ -1,0 +1,83 @@
+"""Checks of the training parameters that scikit-learn's constraints cannot express."""
+
+import inspect
+import numbers
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+__all__ = ["OPTIMIZERS", "check_callbacks", "check_optimizer", "check_sample_weight"]
+
+#: The optimisers that can be named.
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+def check_optimizer(optimizer):
+    """Return the optimiser class for ``optimizer`` (a name or a ``torch.optim.Optimizer`` subclass)."""
+    if isinstance(optimizer, str):
+        return OPTIMIZERS[optimizer]
+    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        raise TypeError(
+            f"optimizer must be one of {sorted(OPTIMIZERS)} or a torch.optim.Optimizer subclass, got {optimizer!r}."
+        )
+    if issubclass(optimizer, torch.optim.LBFGS):
+        raise ValueError(
+            "optimizer=torch.optim.LBFGS re-evaluates the loss through a closure at every step, which the "
+            "mini-batch training step does not provide; use 'adam', 'adamw', 'sgd' or another first-order "
+            "optimiser."
+        )
+    if not any("step" in vars(c) for c in optimizer.__mro__ if c not in (torch.optim.Optimizer, object)):
+        raise TypeError(
+            f"optimizer={optimizer.__name__} does not implement step(); pass a concrete torch.optim.Optimizer "
+            "subclass such as torch.optim.Adam, or one of 'adam', 'adamw', 'sgd'."
+        )
+    try:
+        accepted = inspect.signature(optimizer.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtin signatures
+        accepted = {}
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    missing = [name for name in ("lr", "weight_decay") if accepted and name not in accepted and not takes_kwargs]
+    if missing:
+        raise TypeError(
+            f"optimizer={optimizer.__name__} does not take {' or '.join(missing)}, which the training step passes "
+            "(lr and weight_decay); use 'adam', 'adamw', 'sgd' or an optimiser that accepts both."
+        )
+    return optimizer
+
+
+def check_callbacks(callbacks):
+    for i, cb in enumerate(callbacks or []):
+        named = isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[0], str)
+        if not isinstance(cb[1] if named else cb, Callback):
+            raise TypeError(
+                f"callbacks[{i}] must be a skorch callback instance or a (name, callback) tuple, got {cb!r}."
+            )
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Validate ``sample_weight`` at the door: None, or ``n_samples`` finite non-negative reals, not all zero."""
+    if sample_weight is None:
+        return None
+    if hasattr(sample_weight, "toarray") or hasattr(sample_weight, "tocsr"):
+        raise TypeError("sample_weight must be a dense 1-D array-like; a sparse matrix is not supported.")
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, float(sample_weight))
+    try:
+        weights = np.asarray(sample_weight)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight could not be converted to a 1-D array of floats: {exc}") from None
+    if weights.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must hold real numbers, got dtype {weights.dtype}.")
+    weights = weights.astype(np.float64)
+    if weights.ndim != 1:
+        raise ValueError(f"sample_weight must be 1-D, got shape {weights.shape}.")
+    if weights.shape[0] != n_samples:
+        raise ValueError(f"sample_weight has {weights.shape[0]} entries but X has {n_samples} samples.")
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if (weights < 0).any():
+        raise ValueError("sample_weight must be non-negative; negative weights make the loss unbounded.")
+    if not (weights > 0).any():
+        raise ValueError("sample_weight is zero for every sample, so the training loss is undefined.")
+    return weights

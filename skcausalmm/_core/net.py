@@ -1,0 +1,170 @@
+"""The skorch side of the package: the net every estimator trains, and a net that logs per-batch values.
+
+* :class:`MultimodalNet` is a skorch ``NeuralNet`` whose module takes and
+  returns dicts. It owns the fixed input layer
+  (:class:`~skcausalmm.nn.layers.InputStandardizer`, ``standardizer_``)
+  that standardises each modality and zeroes missing ones, and hands the
+  availability mask to networks that take it.
+* A method that changes the optimisation step subclasses :class:`MultimodalNet`
+  (or :class:`RecordingNet`, which logs epoch means of per-batch values) in its
+  own family folder and overrides ``train_step_single`` or ``train_step``; its
+  parameters are constructor arguments of the net.
+
+Nothing here knows about scikit-learn or about any method; the estimator layer is
+:mod:`skcausalmm._core.base`.
+"""
+
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+
+from ..nn.layers import InputStandardizer
+from .data import AVAILABILITY_KEY, SAMPLE_WEIGHT_KEY
+
+__all__ = ["MultimodalNet", "RecordingNet"]
+
+
+class MultimodalNet(NeuralNet):
+    """skorch ``NeuralNet`` whose module takes and returns dicts.
+
+    The module gets the whole ``{modality: tensor}`` batch as one argument
+    (skorch's default would spread a dict into keyword arguments), after the
+    fixed input layer ``standardizer_``; the loss gets the module's output
+    dict. Subclasses change the optimisation step by overriding
+    :meth:`train_step_single`; they may put per-epoch values into
+    ``self.epoch_records_`` to have them logged in ``history``.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        skorch ``NeuralNet`` arguments.
+    input_stats : dict of str to (ndarray, ndarray) or None, default=None
+        ``(mean, scale)`` of each modality to standardise (see
+        :class:`~skcausalmm.nn.layers.InputStandardizer`).
+    modality_names : list of str or None, default=None
+        The modalities, in the order of the availability mask's columns.
+    pass_availability : bool, default=False
+        Hand the availability mask to the module (``module(X, availability=mask)``).
+    """
+
+    def __init__(self, *args, input_stats=None, modality_names=None, pass_availability=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.input_stats = input_stats
+        self.modality_names = modality_names
+        self.pass_availability = pass_availability
+
+    def initialize_module(self):
+        """Build the network (skorch's way, from ``module`` and ``module__*``) and the input layer."""
+        super().initialize_module()
+        self.standardizer_ = InputStandardizer(self.input_stats, names=self.modality_names)
+        return self
+
+    def prepare_batch(self, X):
+        """Split off the availability mask (and sample weights) and standardise: return ``(modalities, availability)``.
+
+        ``availability`` is the mask for a network that takes one (``pass_availability``),
+        else None: this is the one place that decides whether a network sees it.
+        """
+        X = dict(X)
+        availability = X.pop(AVAILABILITY_KEY, None)
+        X.pop(SAMPLE_WEIGHT_KEY, None)
+        if not self.pass_availability:
+            # every row is complete (the estimator refuses missing modalities): nothing to zero or pass on
+            availability = None
+        return self.standardizer_(X, availability), availability
+
+    @staticmethod
+    def batch_sample_weight(X):
+        """The batch's per-sample weights, or None when the fit is unweighted."""
+        return X.get(SAMPLE_WEIGHT_KEY) if isinstance(X, dict) else None
+
+    def forward_module(self, X):
+        """Run the module on standardised modalities (and the mask, for networks that take it)."""
+        X, availability = self.prepare_batch(X)
+        if self.pass_availability:
+            return self.module_(X, availability=availability)
+        return self.module_(X)
+
+    def infer(self, x, **fit_params):
+        """Run the module on a dict batch already on the device."""
+        return self.forward_module(x)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Return the loss module's value for the batch (weighted when ``X`` carries sample weights)."""
+        sample_weight = self.batch_sample_weight(X)
+        if sample_weight is None:
+            return self.criterion_(y_pred, y_true)
+        return self.criterion_(y_pred, y_true, sample_weight=sample_weight)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Open the epoch's task for scikit-learn callbacks (when an estimator set ``epoch_listener_``)."""
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        listener = self.__dict__.get("epoch_listener_")
+        if listener is not None:
+            listener.begin()
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Close the epoch's task; a scikit-learn callback asking to stop ends training (as skorch's early stopping does)."""
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        listener = self.__dict__.get("epoch_listener_")
+        if listener is not None and listener.end():
+            raise KeyboardInterrupt  # skorch's fit loop stops cleanly on it
+
+    def predict_proba(self, X):
+        """Softmax of the network's ``"logits"``, over encoded classes (what skorch's scoring callbacks use).
+
+        The estimator's own ``predict_proba`` adds what a method computes after training (e.g. the
+        front door's dictionary average); this one serves skorch's ``EpochScoring`` and friends
+        during training, whose labels are the encoded classes too.
+        """
+        probas = []
+        for yp in self.forward_iter(X, training=False):
+            logits = yp["logits"] if isinstance(yp, dict) else yp
+            probas.append(torch.softmax(logits.detach(), dim=1).float().cpu().numpy())
+        return np.concatenate(probas, 0)
+
+    def predict(self, X):
+        """Encoded class of the largest probability (see :meth:`predict_proba`)."""
+        return self.predict_proba(X).argmax(axis=1)
+
+
+class _EpochMeans:
+    """Accumulate per-batch scalars and hand back their epoch means."""
+
+    def __init__(self):
+        self.sums, self.counts = {}, {}
+
+    def add(self, key, value):
+        self.sums[key] = self.sums.get(key, 0.0) + float(value)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def means(self):
+        return {k: self.sums[k] / self.counts[k] for k in self.sums}
+
+
+class RecordingNet(MultimodalNet):
+    """A ``MultimodalNet`` that logs epoch means of per-batch values in ``history``."""
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        self._batch_values = _EpochMeans()
+        self.epoch_records_ = {}
+        n = len(dataset_train) if dataset_train is not None else 0
+        self._n_batches = max(1, math.ceil(n / self.batch_size)) if n else 1
+        self._batch_index = 0
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        values = getattr(self, "_batch_values", None)
+        self.epoch_records_ = values.means() if values is not None else {}
+
+    def _record(self, key, value):
+        if getattr(self, "_batch_values", None) is None:
+            self._batch_values = _EpochMeans()
+        self._batch_values.add(key, value)
+
+    def _current_epoch(self):
+        """0-based index of the epoch being trained."""
+        return max(len(self.history) - 1, 0)

@@ -1,0 +1,29 @@
+"""Metrics of fitted multimodal models.
+
+* contributions (:mod:`~skcausalmm.metrics.contributions`): :func:`modality_scores`,
+  :func:`shapley_contributions`, :func:`imbalance_summary`;
+* missing modalities (:mod:`~skcausalmm.metrics.availability`): :func:`availability_scores`;
+* identifiability (:mod:`~skcausalmm.metrics.identifiability`): :func:`identifiability_scores`,
+  :func:`mean_corr_coef`, :func:`heldout_linear_r2`;
+* shortcuts (:mod:`~skcausalmm.metrics.spurious`): :func:`spurious_sufficiency`;
+* the front door's mediator (defined with its method, :mod:`skcausalmm.frontdoor.diagnostics`):
+  :func:`mediator_diagnostics`.
+"""
+
+from ..frontdoor.diagnostics import mediator_diagnostics
+from .availability import availability_scores
+from .contributions import imbalance_summary, modality_scores, shapley_contributions
+from .identifiability import heldout_linear_r2, identifiability_scores, mean_corr_coef
+from .spurious import spurious_sufficiency
+
+__all__ = [
+    "availability_scores",
+    "heldout_linear_r2",
+    "identifiability_scores",
+    "imbalance_summary",
+    "mean_corr_coef",
+    "mediator_diagnostics",
+    "modality_scores",
+    "shapley_contributions",
+    "spurious_sufficiency",
+]

@@ -1,1 +1,0 @@
-"""Torch building blocks (``torch.nn.Module`` subclasses) used by the estimators."""

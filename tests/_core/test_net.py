@@ -1,0 +1,78 @@
+"""The skorch side: the one batching helper, the input layer in the net, the per-method nets."""
+
+import numpy as np
+import torch
+
+from skcausalmm import FrontDoorMultimodalClassifier, LateFusionClassifier
+from skcausalmm._core.batching import iter_batches
+from skcausalmm._core.data import AVAILABILITY_KEY
+
+from ..helpers import make_data
+
+
+def test_iter_batches_covers_rows_in_order_and_pads():
+    data = {"a": np.arange(10, dtype=np.float32).reshape(10, 1), "b": torch.arange(20.0).reshape(10, 2)}
+    batches = list(iter_batches(data, 4, pad=True))
+    assert [n for _, n in batches] == [4, 4, 2]
+    assert all(b["a"].shape == (4, 1) and b["b"].shape == (4, 2) for b, _ in batches)
+    last, n_valid = batches[-1]
+    assert last["a"][:n_valid].ravel().tolist() == [8.0, 9.0] and last["a"][n_valid:].abs().sum() == 0
+    order = torch.tensor([9, 0, 5, 1, 2, 3, 4, 6, 7, 8])
+    first, _ = next(iter_batches(data, 3, order=order))
+    assert first["a"].ravel().tolist() == [9.0, 0.0, 5.0]
+    assert first["b"][0].tolist() == [18.0, 19.0]
+
+
+def test_net_standardizes_and_passes_the_mask_only_where_supported():
+    X, y = make_data(n=60)
+    X["tabular"] = X["tabular"] * 1000 + 50
+    clf = LateFusionClassifier(max_epochs=1, random_state=0).fit(X, y)
+    batch = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in X.items()}
+    batch[AVAILABILITY_KEY] = torch.ones(60, 2)
+    modalities, mask = clf.net_.prepare_batch(batch)
+    assert AVAILABILITY_KEY not in modalities and mask.shape == (60, 2)
+    standardized = modalities["tabular"].numpy()
+    np.testing.assert_allclose(standardized.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(standardized.std(0), 1, rtol=1e-3)
+    assert clf.net_.pass_availability is True
+
+
+def test_prediction_time_parameters_are_checked_once_per_call(monkeypatch):
+    X, y = make_data(n=600)
+    clf = FrontDoorMultimodalClassifier(predominant="tabular", max_epochs=1, hidden_size=8, dictionary_size=16).fit(X, y)
+    calls = []
+    original = FrontDoorMultimodalClassifier._predict_params
+    monkeypatch.setattr(FrontDoorMultimodalClassifier, "_predict_params", lambda self: calls.append(1) or original(self))
+    clf.predict_proba(X)  # three prediction batches
+    assert len(calls) == 1
+
+
+def test_skorch_scoring_callbacks_work_on_dict_input():
+    from skorch.callbacks import EarlyStopping, EpochScoring, GradientNormClipping, LRScheduler
+
+    X, y = make_data(n=90)
+    callbacks = [
+        ("train_accuracy", EpochScoring("accuracy", on_train=True, name="train_accuracy", lower_is_better=False)),
+        ("valid_accuracy", EpochScoring("accuracy", name="valid_accuracy", lower_is_better=False)),
+        ("valid_bacc", EpochScoring("balanced_accuracy", name="valid_bacc", lower_is_better=False)),
+        ("clip", GradientNormClipping(1.0)),
+        ("lr", LRScheduler(policy="StepLR", step_size=1, gamma=0.5)),
+        ("stop", EarlyStopping(monitor="valid_bacc", lower_is_better=False, patience=50)),
+    ]
+    clf = LateFusionClassifier(max_epochs=4, early_stopping=True, callbacks=callbacks, random_state=0).fit(X, y)
+    last = clf.history_[-1]
+    # the scorers see the same batch outputs as the built-in per-epoch accuracies
+    assert abs(last["train_accuracy"] - last["train_acc"]) < 1e-12
+    assert abs(last["valid_accuracy"] - last["valid_acc"]) < 1e-12
+    assert 0.0 <= last["valid_bacc"] <= 1.0 and "valid_bacc_best" in last
+    assert clf.net_.optimizer_.param_groups[0]["lr"] < clf.lr  # the scheduler ran
+
+
+def test_checkpoint_and_progress_bar_callbacks_on_dict_input(tmp_path, capsys):
+    from skorch.callbacks import Checkpoint, ProgressBar
+
+    X, y = make_data(n=90)
+    callbacks = [Checkpoint(dirname=str(tmp_path), monitor="valid_loss_best"), ProgressBar()]
+    LateFusionClassifier(max_epochs=2, early_stopping=True, callbacks=callbacks, random_state=0).fit(X, y)
+    assert {"params.pt", "optimizer.pt", "history.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert "it/s" in capsys.readouterr().err  # the bar was drawn

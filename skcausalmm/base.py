@@ -11,7 +11,7 @@ an example.
 from ._core.base import BaseMultimodalEstimator, MultimodalClassifierMixin, MultimodalTransformerMixin
 from ._core.docstrings import fill_shared_docs
 from ._core.net import MultimodalNet, RecordingNet
-from ._core.registry import all_estimators, estimator_class, estimator_name, register_estimator
+from ._core.registry import all_estimators, estimator_class, estimator_name, package_estimators, register_estimator
 
 __all__ = [
     "BaseMultimodalEstimator",
@@ -23,5 +23,6 @@ __all__ = [
     "estimator_class",
     "estimator_name",
     "fill_shared_docs",
+    "package_estimators",
     "register_estimator",
 ]

@@ -1,14 +1,13 @@
-"""Every estimator documents and defaults its shared parameters the same way."""
+"""Every estimator of the package documents and defaults its shared parameters the same way."""
 
 import inspect
 
 import pytest
 
 from skcausalmm._core.docstrings import SHARED_DEFAULTS
+from skcausalmm.base import package_estimators
 
-from .helpers import all_estimators
-
-CLASSIFIERS = all_estimators()
+CLASSIFIERS = list(package_estimators().values())
 
 
 def test_every_multimodal_classifier_is_listed():

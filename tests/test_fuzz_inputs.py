@@ -1,7 +1,7 @@
 """Fuzzed bad input for every public estimator on the shared base (issue 15).
 
-Every class in ``skcausalmm.__all__`` that subclasses ``BaseMultimodalEstimator``
-is discovered (as in ``tests/test_common.py``) and fed generated malformed and
+Every estimator the package knows is discovered (:func:`skcausalmm.base.all_estimators`,
+as in ``tests/test_common.py``: the public classes, then the registered plug-ins) and fed generated malformed and
 edge-case inputs: lengths, keys, ndim, shapes at predict, NaN/inf, partly-NaN
 and all-NaN blocks (missing modalities), empty input, one class and other label
 problems, dtypes, containers, extreme scales and bad values of every
@@ -15,17 +15,15 @@ hyperparameter. Each case must end in one of two outcomes:
   equal those of the reference fit.
 
 Any other exception (a bare torch/numpy error) fails the test. The cases are
-counted per estimator and outcome; the counts are written to
-``benchmarks/results/fuzz_inputs.json`` when the module finishes.
+counted per estimator and outcome; the last test checks the counts. ``./dev test``
+distributes whole files over the pytest-xdist workers (``--dist loadfile``), so this
+module runs in one worker, in file order, and the count check runs under xdist too.
 """
 
-import inspect
 import json
-import os
 import re
 import warnings
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,18 +38,7 @@ from skorch.helper import SliceDict
 
 import skcausalmm
 from skcausalmm import ModalityDict
-from skcausalmm.base import BaseMultimodalEstimator, MultimodalClassifierMixin
-
-
-def all_estimators():
-    """The public estimator classes on the shared base, in ``__all__`` order."""
-    found = []
-    for name in skcausalmm.__all__:
-        obj = getattr(skcausalmm, name)
-        if inspect.isclass(obj) and issubclass(obj, BaseMultimodalEstimator) and not inspect.isabstract(obj):
-            found.append(obj)
-    return found
-
+from skcausalmm.base import MultimodalClassifierMixin, all_estimators
 
 ESTIMATORS = all_estimators()
 IDS = [cls.__name__ for cls in ESTIMATORS]
@@ -65,9 +52,8 @@ SMALL = dict(
 N = 12
 MODS = ("tab", "img")
 
-#: Case counts per estimator and outcome, written at module teardown.
+#: Case counts per estimator and outcome (checked by the last test).
 COUNTS = defaultdict(Counter)
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "fuzz_inputs.json"
 
 FUZZ = dict(derandomize=True, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
@@ -76,19 +62,6 @@ FUZZ = dict(derandomize=True, deadline=None, suppress_health_check=list(HealthCh
 RAN = set()
 FUZZ_TESTS = ("test_fit_input_faults", "test_fit_containers", "test_label_faults", "test_predict_input_faults",
               "test_predict_table_faults", "test_bad_hyperparameters")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _write_counts():
-    yield
-    if not COUNTS:
-        return
-    out = {name: dict(c, total=sum(c.values())) for name, c in sorted(COUNTS.items())}
-    worker = os.environ.get("PYTEST_XDIST_WORKER")  # one file per worker under pytest-xdist
-    path = RESULTS.with_name(f"fuzz_inputs.{worker}.json") if worker else RESULTS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
-    print("\nfuzz case counts:", json.dumps(out, sort_keys=True))
 
 
 @pytest.fixture(autouse=True)
@@ -803,7 +776,9 @@ def test_case_counts_reach_500_per_estimator():
     expected = {(t, cls.__name__) for t in FUZZ_TESTS for cls in ESTIMATORS
                 if t != "test_label_faults" or is_classifier(cls)}
     if not expected <= RAN:
-        pytest.skip("the fuzz tests did not all run in this process (-k selection or pytest-xdist)")
+        pytest.skip("the fuzz tests did not all run in this process (a -k selection, or xdist without --dist loadfile)")
+    counts = {name: dict(c, total=sum(c.values())) for name, c in sorted(COUNTS.items())}
+    print("fuzz case counts:", json.dumps(counts, sort_keys=True))
     for cls in ESTIMATORS:
         total = sum(COUNTS[cls.__name__].values())
         assert total >= 500, f"{cls.__name__}: only {total} fuzz cases ran"

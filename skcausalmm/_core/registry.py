@@ -13,6 +13,7 @@ __all__ = [
     "all_estimators",
     "estimator_class",
     "estimator_name",
+    "estimators_accepting_missing",
     "known_names",
     "package_estimators",
     "register_estimator",
@@ -134,3 +135,8 @@ def estimator_class(name):
 def known_names():
     """The names a model file may record, sorted (for error messages)."""
     return sorted([*package_estimators(), *_REGISTERED])
+
+
+def estimators_accepting_missing():
+    """The names of the known estimators that accept missing modalities (for error messages)."""
+    return [cls.__name__ for cls in all_estimators() if getattr(cls, "_supports_missing", False)]

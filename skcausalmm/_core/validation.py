@@ -32,6 +32,7 @@ from sklearn.utils.validation import validate_data
 from skorch.helper import SliceDict
 
 from .batching import is_mapped, release_pages
+from .registry import estimators_accepting_missing
 
 __all__ = ["ModalityDict", "check_modalities", "split_missing"]
 
@@ -292,8 +293,8 @@ def _check_values(name, array, allow_missing):
     if n_missing and not allow_missing:
         raise ValueError(
             f"Modality {name!r} contains NaN: it is missing (all NaN) in {n_missing} "
-            f"of {array.shape[0]} rows, and this estimator does not handle missing modalities; "
-            "use LateFusionClassifier, impute, or drop those rows."
+            f"of {array.shape[0]} rows, and this estimator does not handle missing modalities; use one that "
+            f"does ({', '.join(estimators_accepting_missing())}), impute, or drop those rows."
         )
 
 
@@ -504,7 +505,10 @@ def _split_table(estimator, X, modalities, image_shapes, reset):
             shapes[name] = shape
         index = _resolve_selector(name, selector, columns, table.shape[1])
         if index.size == 0:
-            raise ValueError(f"The column selector of modality {name!r} selects no column.")
+            raise ValueError(
+                f"The column selector of modality {name!r} selects no column of X, which has "
+                f"n_features = {table.shape[1]}."
+            )
         as_slice = _index_slice(index)
         # a slice is a view of the table (converted once, later); other indices are taken in chunks
         out[name] = table[:, as_slice] if as_slice is not None else as_float32(table, columns=index)

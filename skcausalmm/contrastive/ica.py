@@ -176,6 +176,22 @@ class ContrastiveICA(MultimodalTransformerMixin):
     _predicts_during_training = False  # predictions need what _after_fit builds
     _criterion_class = SymmetricInfoNCELoss
     _supports_missing = False
+    # one table with scikit-learn's checks: its even and odd columns are the two modalities
+    _check_estimator_params = {"modalities": {"a": slice(0, None, 2), "b": slice(1, None, 2)}}
+
+    def _expected_failed_checks(self):
+        reason = (
+            "the check sets n_components=1, and on the sphere (the default geometry) one dimension carries only "
+            "a sign: refused with a clear message"
+        )
+        checks = (
+            "check_dont_overwrite_parameters",
+            "check_fit2d_1sample",
+            "check_fit2d_predict1d",
+            "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance",
+        )
+        return dict.fromkeys(checks, reason)
 
     # ------------------------------------------------------------------ hooks
     def _prepare(self, data, y, sample_weight=None):
@@ -205,6 +221,14 @@ class ContrastiveICA(MultimodalTransformerMixin):
             self.n_components_ = identity[0]
         else:
             self.n_components_ = int(min(min(widths), self.hidden_size))
+            if self.geometry == "sphere":  # the sphere in one dimension is two points: a sign, not a representation
+                self.n_components_ = max(self.n_components_, min(2, self.hidden_size))
+        if self.geometry == "sphere" and self.n_components_ < 2:
+            raise ValueError(
+                f"n_components={self.n_components_} on the sphere: the unit sphere in one dimension is the two "
+                "points -1 and +1, so the representation could only carry a sign. Use n_components >= 2 (and "
+                "hidden_size >= 2), or geometry='box'."
+            )
         if all(specs.get(m) == "identity" for m in data):
             raise ValueError("Every modality has an 'identity' encoder: there is nothing to train.")
         if self.pca_components is not None and self.pca_components > self.n_components_:

@@ -1,4 +1,4 @@
-"""The β-generalised front-door classifier: estimator, network, losses, β search and mediator diagnostics."""
+"""The β-generalised front-door classifier: estimator, network, losses and the β search."""
 
 from .estimator import FrontDoorMultimodalClassifier
 from .search import FrontDoorBetaSearchCV

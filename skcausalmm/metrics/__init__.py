@@ -6,14 +6,13 @@
 * identifiability (:mod:`~skcausalmm.metrics.identifiability`): :func:`identifiability_scores`,
   :func:`mean_corr_coef`, :func:`heldout_linear_r2`;
 * shortcuts (:mod:`~skcausalmm.metrics.spurious`): :func:`spurious_sufficiency`;
-* the front door's mediator (defined with its method, :mod:`skcausalmm.frontdoor.diagnostics`):
-  :func:`mediator_diagnostics`.
+* a front-door mediator's leakage (:mod:`~skcausalmm.metrics.leakage`): :func:`mediator_diagnostics`.
 """
 
-from ..frontdoor.diagnostics import mediator_diagnostics
 from .availability import availability_scores
 from .contributions import imbalance_summary, modality_scores, shapley_contributions
 from .identifiability import heldout_linear_r2, identifiability_scores, mean_corr_coef
+from .leakage import mediator_diagnostics
 from .spurious import spurious_sufficiency
 
 __all__ = [

@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from .._core.registry import estimators_accepting_missing
 from .._core.validation import modality_columns
 
 __all__ = ["availability_scores", "plot_availability_scores", "availability_patterns"]
@@ -152,7 +153,7 @@ def availability_scores(estimator, X, y, patterns="all"):
     if getattr(final, "_supports_missing", None) is False:
         raise ValueError(
             f"{type(final).__name__} does not support missing modalities, so it cannot be scored per "
-            "availability pattern; use an estimator with missing-modality support (e.g. RedCoreClassifier)."
+            f"availability pattern; use one that does ({', '.join(estimators_accepting_missing())})."
         )
     y = np.asarray(y)
     blocks = _Blocks(final, X)

@@ -15,7 +15,7 @@ The rows (what is measured, against what, and the target):
    (``bench_frontdoor_predict.run_config``).
    Plus, measured here: throughput relative to late fusion against the dictionary size, for
    the exact average over J entries (a random subset of the fitted 2,000-entry dictionary,
-   set with ``FrontDoorNetwork.set_dictionary``) and for ``n_prototypes`` prototypes, with the
+   set with ``FrontDoorNetwork.set_dictionary``) and for ``n_prototypes`` prototypes (``set_prototypes``), with the
    total variation from the exact 2,000-entry average (figure ``speed_dictionary_size.png``).
 4. Front-door training per epoch against late fusion's: at most 1.5x
    (``bench_training_cost.run_config``, restricted to the late-fusion and front-door rows).
@@ -246,8 +246,7 @@ def frontdoor_predict(args):
     all_variants = bench_frontdoor_predict.variants
 
     def summary_variants(quick):
-        # exact, the default prototypes and nwgm only: one prototype size, so that the prototypes are
-        # built once (predict_proba rebuilds them whenever n_prototypes changes, k-means included)
+        # exact, the default prototypes and nwgm only
         return [v for v in all_variants(quick) if "prototypes" not in v[0] or "default" in v[0]]
 
     with _patched(bench_frontdoor_predict, "variants", summary_variants):
@@ -261,7 +260,7 @@ def dictionary_sweep(args):
     late = LateFusionClassifier(**common).fit(X, y)
     fd = FrontDoorMultimodalClassifier(predominant="pix", **common).fit(X, y)
     net = fd.net_.module_
-    contexts, auxiliaries, weights = net.dictionary_contexts_, net.dictionary_auxiliaries_, net.dictionary_weights_
+    contexts, auxiliaries, weights = net.dictionary.entries()
     full = len(contexts)
     # the dictionary holds the training rows in their order (sorted by class here): take random subsets
     order = torch.randperm(full, generator=torch.Generator().manual_seed(0))
@@ -270,12 +269,11 @@ def dictionary_sweep(args):
         est = copy.deepcopy(fd).set_params(approximation="exact", beta=0.5)
         if size < full:
             index = order[:size]
-            est.net_.module_.set_dictionary(contexts[index], auxiliaries[index],
-                                            None if weights is None else weights[index])
+            est.net_.module_.set_dictionary(contexts[index], auxiliaries[index], weights[index])
         timed.append(("exact", size, est))
     for k in args.prototype_sizes:  # one copy per size: each keeps its own prototypes
-        timed.append(("prototypes", k, copy.deepcopy(fd).set_params(approximation="prototypes", n_prototypes=k)))
-    probas = {(family, size): est.predict_proba(X) for family, size, est in timed}  # warm-up, builds prototypes
+        timed.append(("prototypes", k, copy.deepcopy(fd).set_params(approximation="prototypes").set_prototypes(k)))
+    probas = {(family, size): est.predict_proba(X) for family, size, est in timed}  # warm-up
     times = {(family, size): [] for family, size, _ in timed}
     for _ in range(args.sweep_repeats):
         for family, size, est in timed:

@@ -17,3 +17,16 @@ def make_data(n=120, seed=0, image_shape=(1, 8, 8)):
     image = rng.normal(size=(n,) + image_shape).astype(np.float32) + y[:, None, None, None]
     table = rng.normal(size=(n, 5)) + np.eye(3)[y] @ rng.normal(size=(3, 5)) * 3
     return {"image": image, "tabular": table}, y
+
+
+def frontdoor_network(encoder_factory, predominant, auxiliary, n_classes, **overrides):
+    """A ``FrontDoorNetwork`` with the estimator's defaults (resolved as for a table), but for ``overrides``."""
+    from skcausalmm import FrontDoorMultimodalClassifier
+    from skcausalmm.frontdoor.estimator import _NETWORK_PARAMS
+    from skcausalmm.frontdoor.network import FrontDoorNetwork
+
+    defaults = FrontDoorMultimodalClassifier()
+    params = {name: getattr(defaults, name) for name in _NETWORK_PARAMS}
+    params.update(adversary_weight=5.0, adversary_objective="reversal", mediator_normalization=None, sample_shapes=None)
+    params.update(overrides)
+    return FrontDoorNetwork(encoder_factory, predominant, list(auxiliary), n_classes, **params)

@@ -1,13 +1,15 @@
 """The β-generalised front-door multimodal classifier (IMML-style, our own formulation).
 
-The network, the loss and the β formula live in :mod:`skcausalmm.frontdoor`; this
-file wires them into the shared scikit-learn + skorch base: parameter validation, the choice
-of the predominant modality (by name or by a short warm-up) and the prediction-time β.
+The β formula (:mod:`~skcausalmm.frontdoor.average`), the head, the dictionary, the network
+and the losses live beside this file; the estimator wires them into the shared scikit-learn +
+skorch base: parameter validation (once, here), the choice of the predominant modality (by
+name or by a short warm-up) and the prediction-time β.
 """
 
 import numbers
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions
 from .._core.base import MultimodalClassifierMixin
@@ -15,9 +17,28 @@ from .._core.batching import iter_batches
 from .._core.docstrings import fill_shared_docs
 from ..fusion.late_fusion import LateFusionClassifier
 from ..metrics.contributions import shapley_contributions
-from .network import FrontDoorLoss, FrontDoorNetwork
+from .average import check_beta
+from .losses import FrontDoorLoss
+from .network import FrontDoorNetwork
 
 __all__ = ["FrontDoorMultimodalClassifier"]
+
+#: The estimator's parameters that the network takes as they are (its others it gets resolved).
+_NETWORK_PARAMS = (
+    "mediator_size",
+    "context_size",
+    "shared_trunk",
+    "auxiliary_size",
+    "projection_size",
+    "hidden_size",
+    "temperature",
+    "adversary_ramp",
+    "conditional_adversary",
+    "dictionary_size",
+    "dictionary",
+    "attention",
+    "n_prototypes",
+)
 
 
 @fill_shared_docs(max_epochs=40, batch_size=256, lr=1e-3)
@@ -41,12 +62,12 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     is our own derivation (see the documentation page "Front-door classifier"), not a
     formula quoted from the paper.
 
-    ``beta``, ``approximation`` and ``n_prototypes`` are used at prediction time only:
-    ``set_params(beta=...)``
+    ``beta`` and ``approximation`` are used at prediction time only: ``set_params(beta=...)``
     on a fitted estimator changes ``predict_proba`` without refitting, so one fit serves a
-    whole β sweep. (``GridSearchCV`` still refits per candidate, as it does for every
-    parameter.) With a single modality there is no auxiliary modality, the network is a
-    plain classifier ``g(m)`` and β has no effect.
+    whole β sweep (:class:`~skcausalmm.model_selection.FrontDoorBetaSearchCV` searches β with
+    one fit per fold; ``GridSearchCV`` refits per candidate, as it does for every parameter).
+    With a single modality there is no auxiliary modality, the network is a plain classifier
+    ``g(m)`` and β has no effect.
 
     Parameters
     ----------
@@ -62,26 +83,23 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         accuracy of the detached linear per-modality heads.
     approximation : {"prototypes", "exact", "nwgm"}, default="prototypes"
         How ``predict_proba`` averages over the dictionary. ``"prototypes"``: the exact
-        average of probabilities over ``n_prototypes`` weighted k-means prototypes of the
-        dictionary (built at fit time; both β terms and the attention use them); on the
-        bundled Multiple Features data it moves the probabilities by a mean total variation
-        of 0.001 to 0.007 from ``"exact"`` (tested: at most 0.01) and predicts 5 to 20 times
-        faster (docs page "Performance"). ``"exact"``: the exact average over all ``dictionary_size``
-        entries. ``"nwgm"``: the normalised weighted geometric mean over all entries
-        (softmax of averaged logits; less accurate). Prediction time only.
+        average of probabilities over the ``n_prototypes`` weighted k-means prototypes of the
+        dictionary (built at fit time; both β terms and the attention use them), close to
+        ``"exact"`` and faster (the docs page "Performance" measures both). ``"exact"``: the
+        exact average over all ``dictionary_size`` entries. ``"nwgm"``: the normalised
+        weighted geometric mean over all entries (softmax of averaged logits; less
+        accurate). Prediction time only.
     n_prototypes : int, default=64
         Number of prototypes of ``approximation="prototypes"`` (the whole dictionary when
-        it has no more entries). Prediction cost is linear in it. Prediction time only:
-        another value rebuilds the prototypes from the fitted dictionary at the next
-        prediction (k-means seeded at fit time, so reproducible).
+        it has no more entries), built at fit time; prediction cost is linear in it.
     mediator_size : int, default=32
         Size of the mediator ``m``.
     context_size : int, default=32
         Size of the context ``r``.
     shared_trunk : bool, default=False
         One encoder of the predominant modality for both the mediator and the context (its
-        output split into ``m`` and ``r``) instead of two; about halves the predominant
-        modality's training cost (see the page "Front-door classifier" for what it changes).
+        output split into ``m`` and ``r``) instead of two: the predominant modality is encoded
+        once per batch (the page "Front-door classifier" measures the cost and what it changes).
     auxiliary_size : int, default=32
         Size of the (fused) auxiliary features ``z_a``.
     projection_size : int, default=32
@@ -93,15 +111,14 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     adversary_weight : float or "auto", default="auto"
         Weight of the mediator's adversarial objective (0 disables the adversary).
         ``"auto"``: 5 with ``"reversal"``, 40 with ``"confusion"`` (chosen on the confounded
-        benchmark, see the docs page "Front-door classifier": too small leaks the confounder
-        into the mediator, too large also removes the content). Which setting serves depends
-        on what the auxiliary modality sees, and the data cannot tell: when every modality is
-        a view of the same object and nothing confounds them, the adversary strips what the
-        views share (up to 21 points on the bundled pix + mor views): set 0, or use
+        benchmark: too small leaks the confounder into the mediator, too large also removes
+        the content). Which setting serves depends on what the auxiliary modality sees, and
+        the data cannot tell: when every modality is a view of the same object and nothing
+        confounds them, the adversary strips what the views share: set 0, or use
         :class:`~skcausalmm.LateFusionClassifier`; when the auxiliary modality reads a
         confounder, ``adversary_objective="decorrelation"``, 20 and
-        ``conditional_adversary=False`` keep the mediator free of it (given a few thousand
-        rows, about 8,000 for images).
+        ``conditional_adversary=False`` keep the mediator free of it, given enough rows (the
+        page "Front-door classifier" has the measurements).
     adversary_ramp : float, default=0.5
         Fraction of training over which the adversary weight grows linearly from 0.
     conditional_adversary : bool, default=True
@@ -137,10 +154,9 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         uses the encoder output. ``"auto"``: ``"layer"`` when the predominant modality is an
         image or a sequence *and* the objective is reversal, else None.
     warmup_epochs : int, default=10
-        Epochs of the warm-up model used by ``predominant="auto"`` (with 5, the choice on
-        the bundled pix + mor views changed with the seed: the CNN of ``pix`` had barely
-        started; with 10 it was ``pix`` for 5 of 5 seeds). ``verbose=1`` prints the
-        measured contributions and the choice.
+        Epochs of the warm-up model used by ``predominant="auto"`` (long enough for a CNN
+        encoder to catch up with a fast-learning table). ``verbose=1`` prints the measured
+        contributions and the choice.
     %(shared_parameters)s
 
     Attributes
@@ -380,22 +396,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             "auxiliary": self.auxiliary_modalities_,
             "n_classes": n_classes,
             "sample_shapes": {name: shapes[name] for name in self.auxiliary_modalities_},
-            "mediator_size": self.mediator_size,
-            "context_size": self.context_size,
-            "shared_trunk": self.shared_trunk,
-            "auxiliary_size": self.auxiliary_size,
-            "projection_size": self.projection_size,
-            "hidden_size": self.hidden_size,
-            "temperature": self.temperature,
+            **{name: getattr(self, name) for name in _NETWORK_PARAMS},
             "adversary_weight": self.adversary_weight_,
-            "adversary_ramp": self.adversary_ramp,
-            "conditional_adversary": self.conditional_adversary,
             "adversary_objective": self.adversary_objective_,
-            "dictionary_size": self.dictionary_size,
-            "dictionary": self.dictionary,
-            "attention": self.attention,
             "mediator_normalization": self.mediator_normalization_,
-            "n_prototypes": self.n_prototypes,
         }
 
     def _criterion_params(self, class_weight):
@@ -415,17 +419,42 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
 
     # ------------------------------------------------------------- predict
     def _predict_params(self):
-        beta = self.beta
-        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= float(beta) <= 1.0:
-            raise ValueError(f"beta must be a real number in [0, 1], got {beta!r}.")
+        """``beta`` and ``approximation``, checked once per call (set_params may have changed them after fit)."""
+        check_is_fitted(self, "net_")
         if self.approximation not in ("prototypes", "exact", "nwgm"):
+            raise ValueError(f"approximation must be 'prototypes', 'exact' or 'nwgm', got {self.approximation!r}.")
+        dictionary = self.net_.module_.dictionary
+        if self.approximation == "prototypes" and dictionary.built and dictionary.n_prototypes != self.n_prototypes:
             raise ValueError(
-                f"approximation must be 'prototypes', 'exact' or 'nwgm', got {self.approximation!r}."
+                f"n_prototypes={self.n_prototypes!r}, but the prototypes were built at fit time for "
+                f"n_prototypes={dictionary.n_prototypes}; refit to change it (or use approximation='exact')."
             )
-        n_prototypes = self.n_prototypes
-        if isinstance(n_prototypes, bool) or not isinstance(n_prototypes, numbers.Integral) or n_prototypes < 1:
-            raise ValueError(f"n_prototypes must be a positive integer, got {n_prototypes!r}.")
-        return {"beta": float(beta), "approximation": self.approximation, "n_prototypes": int(n_prototypes)}
+        return {"beta": check_beta(self.beta), "approximation": self.approximation}
+
+    def set_prototypes(self, n_prototypes):
+        """Rebuild the fitted prototype dictionary with ``n_prototypes`` entries, and set the parameter.
+
+        The prototypes are built at fit time, never in ``predict_proba``; this rebuilds them
+        explicitly (weighted k-means of the fitted dictionary, with the seed drawn at fit time,
+        so the result is reproducible), e.g. to trade prediction speed against closeness to
+        ``approximation="exact"`` without refitting.
+
+        Parameters
+        ----------
+        n_prototypes : int
+            The number of prototypes.
+
+        Returns
+        -------
+        self : FrontDoorMultimodalClassifier
+        """
+        check_is_fitted(self, "net_")
+        self.set_params(n_prototypes=n_prototypes)
+        self._validate_params()
+        dictionary = self.net_.module_.dictionary
+        if dictionary.built:
+            dictionary.compress(self.n_prototypes, seed=int(dictionary.prototype_info[1]))
+        return self
 
     def mediator_features(self, X):
         """The mediator ``m`` of each sample (what the head reads off the predominant modality).
@@ -464,11 +493,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         conditional : ndarray of shape (n_samples, n_classes)
             ``P_0(y | do(x), a)``, the prediction at β = 0.
         """
-        params = self._predict_params()
-        params.pop("beta")
+        approximation = self._predict_params()["approximation"]
 
         def terms(module, batch, availability):
-            return {str(beta): module.predict_proba(batch, beta=beta, **params) for beta in (1.0, 0.0)}
+            return {str(beta): module.predict_proba(batch, beta, approximation) for beta in (1.0, 0.0)}
 
         parts = self._map_batches(X, terms)
         pearl, conditional = (np.concatenate([p[k] for p in parts]).astype(np.float64) for k in ("1.0", "0.0"))

@@ -245,8 +245,8 @@ def test_front_door_round_trip_with_beta_after_load(predominant, tmp_path):
     est = small(FrontDoorMultimodalClassifier, predominant=predominant, dictionary="kmeans").fit(X, y)
     loaded = load(save(est, tmp_path / "fd.zip"))
     assert loaded.predominant_modality_ == est.predominant_modality_
-    assert loaded.net_.module_.dictionary_contexts_.shape == est.net_.module_.dictionary_contexts_.shape
-    assert torch.equal(loaded.net_.module_.dictionary_weights_, est.net_.module_.dictionary_weights_)
+    assert loaded.net_.module_.dictionary.contexts.shape == est.net_.module_.dictionary.contexts.shape
+    assert torch.equal(loaded.net_.module_.dictionary.weights, est.net_.module_.dictionary.weights)
     for beta in (0.0, 0.3, 1.0):
         np.testing.assert_allclose(
             loaded.set_params(beta=beta).predict_proba(X), est.set_params(beta=beta).predict_proba(X), rtol=0, atol=1e-6
@@ -692,9 +692,9 @@ def test_front_door_dictionary_of_the_wrong_width_is_refused(tmp_path):
     X, y = make_data()
     est = small(FrontDoorMultimodalClassifier, predominant="a").fit(X, y)
     path = save(est, tmp_path / "fd.zip")
-    key = "module.dictionary_contexts_"
+    key = "module.dictionary.contexts"
     rewrite(path, weights=lambda w: {**w, key: torch.zeros(w[key].shape[0], w[key].shape[1] + 3)})
-    with pytest.raises(ValueError, match=r"dictionary_contexts_ has shape .* entries have \d+ columns"):
+    with pytest.raises(ValueError, match=r"contexts has shape .* entries have \d+ columns"):
         load(path)
 
 

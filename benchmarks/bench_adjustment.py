@@ -72,7 +72,7 @@ def run_accuracy(sizes, seeds):
         for seed in range(seeds):
             x, a, m, y = _sample(joint, n, seed)
             start = time.perf_counter()
-            est = FrontDoorAdjustment(beta=1.0).fit(x, m, y, a=a)
+            est = FrontDoorAdjustment(beta=1.0).fit(np.column_stack([x, m, a]), y)
             times.append(time.perf_counter() - start)
             fd_err.append(np.abs(est.interventional_proba_ - truth).max())
             naive_err.append(np.abs(est.observational_proba_ - truth).max())
@@ -134,14 +134,14 @@ def sort_based(columns):
 
 
 def _inputs(n, seed=0):
-    """The three inputs at size n: int columns, string columns, a string DataFrame."""
+    """The three inputs at size n: an int array, a string array, a string DataFrame (columns x, m, a, y)."""
     joint, _ = scm()
     cells = dict(zip(ROLES, _sample(joint, n, seed)))
     ints = {role: cells[role].astype(np.int64) for role in ROLES}
     strings = {role: LABELS[role][cells[role]] for role in ROLES}
     return {
-        "int columns, fit(x, m, y, a)": (ints, pd.DataFrame(ints)),
-        "str columns, fit(x, m, y, a)": (strings, pd.DataFrame(strings)),
+        "int array, fit(X, y)": (ints, pd.DataFrame(ints)),
+        "str array, fit(X, y)": (strings, pd.DataFrame(strings)),
         "str DataFrame, fit(X, y)": (None, pd.DataFrame(strings)),
     }
 
@@ -149,7 +149,7 @@ def _inputs(n, seed=0):
 def _ours(columns, frame):
     if columns is None:
         return FrontDoorAdjustment().fit(frame[["x", "m", "a"]], frame["y"]).counts_
-    return FrontDoorAdjustment().fit(columns["x"], columns["m"], columns["y"], a=columns["a"]).counts_
+    return FrontDoorAdjustment().fit(np.column_stack([columns["x"], columns["m"], columns["a"]]), columns["y"]).counts_
 
 
 def run_speed(sizes, repeats, crosstab=True):

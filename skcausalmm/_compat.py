@@ -1,14 +1,23 @@
 """The one place where scikit-learn's private helpers are imported.
 
-``sklearn.utils._param_validation`` (parameter constraints) and
-``sklearn.base._fit_context`` are private to scikit-learn, but they are what
+``sklearn.utils._param_validation`` (parameter constraints),
+``sklearn.base._fit_context``, ``sklearn.utils._safe_indexing`` and
+``sklearn.utils._openmp_helpers`` are private to scikit-learn, but they are what
 its own estimators use and what ``_parameter_constraints`` means. They are
 imported here only, so that a change in scikit-learn is fixed in one file;
 pyproject pins the scikit-learn range this package is tested with.
 """
 
 from sklearn.base import _fit_context
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+try:  # the thread count scikit-learn's OpenMP code uses (a fitted KMeans rebuilt from a model file needs it)
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+except ImportError:  # pragma: no cover - a private helper of scikit-learn
+
+    def _openmp_effective_n_threads():
+        return 1
 
 try:  # scikit-learn >= 1.9: the callback API (sklearn.callback)
     from sklearn.callback import CallbackSupportMixin
@@ -18,4 +27,12 @@ except ImportError:  # pragma: no cover - older scikit-learn has no callbacks to
         """Stand-in for scikit-learn < 1.9, which has no ``sklearn.callback``."""
 
 
-__all__ = ["CallbackSupportMixin", "Interval", "StrOptions", "_fit_context", "validate_params"]
+__all__ = [
+    "CallbackSupportMixin",
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "_openmp_effective_n_threads",
+    "_safe_indexing",
+    "validate_params",
+]

@@ -1,7 +1,9 @@
 """Causal information minimisation: confounder representations, then debiasing (TE-D and ATE-D)."""
 
 import copy
+import inspect
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -23,6 +25,13 @@ from .network import (
 )
 
 __all__ = ["CausalInfoMinClassifier"]
+
+#: The parameters each debiasing method uses (the others have no effect on it, and a changed value warns).
+_METHOD_PARAMS = {
+    "te": ("bias_size", "rate_coefficient", "coding_eps", "dynamic_weight", "contrastive_weight", "temperature",
+           "inference"),
+    "ate": ("confounder_modality", "code_size", "n_confounders", "prior", "ate_variant", "biased_epochs"),
+}
 
 #: Shared parameters handed to the first-stage (biased) model of ATE-D.
 _FIRST_STAGE_PARAMS = (
@@ -65,6 +74,11 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
       to the head in training and averages the logits over the dictionary at prediction
       (backdoor adjustment, normalised weighted geometric mean); ``"recalibrate"`` multiplies
       the confounder modalities' features by ``1 - sum_j pi_j cos(code, d_j)`` (in [0, 2]).
+
+    One class holds both methods, so that a search compares them (``GridSearchCV`` over
+    ``method``) and both share the confounder representation's API (``confounder_transform``).
+    Each method-specific parameter says "TE-D:" or "ATE-D:"; setting one for the other method
+    has no effect and warns at fit.
 
     Parameters
     ----------
@@ -265,10 +279,23 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         # the first stage sees encoded labels 0..K-1
         return {int(np.searchsorted(self.classes_, k)): w for k, w in self.class_weight.items()}
 
+    def _warn_unused_params(self):
+        """Warn about parameters set away from their default that the chosen method does not use."""
+        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        other = "ate" if self.method == "te" else "te"
+        unused = [name for name in _METHOD_PARAMS[other] if getattr(self, name) != defaults[name]]
+        if unused:
+            shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in unused)
+            warnings.warn(
+                f"method={self.method!r} does not use {shown} ({other.upper()}-D parameters); they have no effect.",
+                UserWarning,
+            )
+
     def _prepare(self, data, y, sample_weight=None):
         """ATE-D: fit the biased model, the autoencoder on its features and k-means on the codes (kept on a warm start)."""
         if self._continues():
             return None
+        self._warn_unused_params()
         for name in ("biased_estimator_", "confounder_autoencoder_", "confounder_kmeans_", "confounder_dictionary_",
                      "confounder_prior_", "confounder_modalities_", "_frozen_features"):
             self.__dict__.pop(name, None)

@@ -92,13 +92,17 @@ def _confusion_loss(outputs, y):
 
 
 class FrontDoorLoss(nn.Module):
-    """Training loss of :class:`FrontDoorNetwork`.
+    """Training loss of :class:`~skcausalmm.frontdoor.network.FrontDoorNetwork`.
 
-    ``ce(logits, y) + contrastive_weight · InfoNCE + adversary MSE
-    + diagnostic_weight · Σ diagnostic CE``. The adversary term is the adversary's own
-    mean squared error; the network's gradient reversal layer turns it into a penalty of
-    scale ``adversary_coefficient()`` for the mediator. The diagnostic heads see detached
-    features and so do not shape the encoders.
+    ``ce(logits, y) + contrastive_weight · InfoNCE + mediator objective
+    + diagnostic_weight · Σ diagnostic CE``. The mediator objective is what the network's
+    ``adversary_objective`` produces: with ``"reversal"`` the adversary's own mean squared
+    error (the network's gradient reversal layer turns it into a penalty of scale
+    ``adversary_coefficient()`` for the mediator); with ``"confusion"`` that error (training
+    the adversary) plus the coefficient times the confusion error of the frozen adversary
+    (training the mediator); with ``"decorrelation"`` the coefficient times
+    :func:`_decorrelation_loss`. The diagnostic heads see detached features and so do not
+    shape the encoders.
 
     Parameters
     ----------
@@ -115,9 +119,10 @@ class FrontDoorLoss(nn.Module):
         Training progress in [0, 1], set by the training loop (unused by the loss itself;
         the network applies the adversary ramp).
     last_terms_ : dict of str to float
-        Detached values of the terms of the last call: ``"ce"``, ``"nce"``, ``"adv"``,
-        ``"diag"`` and, with ``adversary_objective="confusion"``, ``"conf"`` (the mediator's
-        confusion MSE, added with the network's current adversary coefficient).
+        Detached values of the terms of the last call: ``"ce"`` and ``"diag"``; with an
+        auxiliary modality ``"nce"``; with an adversary network ``"adv"`` (its MSE) and, with
+        ``"confusion"``, ``"conf"`` (the mediator's confusion MSE); with ``"decorrelation"``,
+        ``"decor"`` (the penalty before the coefficient).
     """
 
     def __init__(self, class_weight=None, contrastive_weight=1.0, diagnostic_weight=1.0):

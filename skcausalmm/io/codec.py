@@ -20,6 +20,8 @@ import warnings
 import numpy as np
 import torch
 
+from .._compat import _openmp_effective_n_threads
+
 __all__ = ["BadFile", "SKLEARN_STATE", "TAGS", "Unencodable", "decode", "encode", "is_reserved"]
 
 _DTYPE = re.compile(r"^[<>|=]?[biufUO][0-9]*$")
@@ -336,12 +338,7 @@ def _check_sklearn(obj, name, where):
         centers = _float_array(obj.cluster_centers_, 2, f"{where}.cluster_centers_")
         if centers.shape[1] != n_features or centers.shape[0] < 1:
             raise BadFile(f"{where}.cluster_centers_ does not have n_features_in_={n_features} columns.")
-        try:
-            from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
-            obj._n_threads = _openmp_effective_n_threads()
-        except ImportError:  # pragma: no cover - a private helper of scikit-learn
-            obj._n_threads = 1
+        obj._n_threads = _openmp_effective_n_threads()
     else:
         components = _float_array(obj.components_, 2, f"{where}.components_")
         if components.shape[1] != n_features:

@@ -1,8 +1,4 @@
-"""The estimator form ``FrontDoorAdjustment.fit(X, y)``: scikit-learn's checks, column roles, prediction.
-
-The convenience form ``fit(x, m, y, a)`` is tested in ``test_adjustment.py``; here both forms are
-compared with each other.
-"""
+"""``FrontDoorAdjustment.fit(X, y)``: scikit-learn's checks, column roles, prediction."""
 
 import numpy as np
 import pandas as pd
@@ -12,6 +8,8 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
 from skcausalmm import FrontDoorAdjustment, PositivityError
+
+from .columns import table
 
 # ---------------------------------------------------------------------------
 # scikit-learn's checks.
@@ -88,39 +86,28 @@ def _assert_same_fit(first, second):
 
 
 # ---------------------------------------------------------------------------
-# The two forms agree.
+# Tables: arrays and DataFrames count the same.
 # ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("with_a", [False, True])
-def test_table_form_equals_convenience_form(rows, with_a):
+def test_an_array_and_a_dataframe_count_the_same(rows, with_a):
     x, m, a, _, y = rows
     params = {"beta": 0.4, "variant": "conditional" if with_a else "covariate"}
-    convenience = (
-        FrontDoorAdjustment(**params).fit(x, m, y, a=a) if with_a else FrontDoorAdjustment(**params).fit(x, m, y)
-    )
+    frame = FrontDoorAdjustment(**params).fit(table(x, m, a if with_a else None), y)
     X = np.column_stack([x, m, a] if with_a else [x, m])
-    table = FrontDoorAdjustment(**params).fit(X, y)
-    _assert_same_fit(table, convenience)
-    assert (
-        table.column_roles_
-        == convenience.column_roles_
-        == ({"x": [0], "m": [1], "a": [2]} if with_a else {"x": [0], "m": [1]})
-    )
-    assert table.n_features_in_ == convenience.n_features_in_ == X.shape[1]
-    np.testing.assert_allclose(table.predict_proba(X), convenience.predict_proba(X), atol=1e-12)
-
-
-def test_positional_auxiliary_in_convenience_form(rows):
-    x, m, a, _, y = rows
-    _assert_same_fit(FrontDoorAdjustment(beta=0.3).fit(x, m, y, a), FrontDoorAdjustment(beta=0.3).fit(x, m, y, a=a))
+    array = FrontDoorAdjustment(**params).fit(X, y)
+    _assert_same_fit(array, frame)
+    assert array.column_roles_ == frame.column_roles_ == ({"x": [0], "m": [1], "a": [2]} if with_a else {"x": [0], "m": [1]})
+    assert array.n_features_in_ == frame.n_features_in_ == X.shape[1]
+    np.testing.assert_allclose(array.predict_proba(X), frame.predict_proba(table(x, m, a if with_a else None)), atol=1e-12)
 
 
 def test_dataframe_with_named_roles_and_unused_columns(rows):
     x, m, a, _, y = rows
     frame = pd.DataFrame({"noise": np.arange(len(x)) % 7, "tar": m, "smoking": x, "test": a})
     est = FrontDoorAdjustment(beta=0.5, columns={"x": "smoking", "m": "tar", "a": "test"}).fit(frame, y)
-    _assert_same_fit(est, FrontDoorAdjustment(beta=0.5).fit(x, m, y, a=a))
+    _assert_same_fit(est, FrontDoorAdjustment(beta=0.5).fit(table(x, m, a), y))
     assert est.column_roles_ == {"x": [2], "m": [1], "a": [3]}
     assert est.feature_names_in_.tolist() == ["noise", "tar", "smoking", "test"]
     by_position = FrontDoorAdjustment(beta=0.5, columns={"x": 2, "m": -3, "a": [3]}).fit(frame.to_numpy(), y)
@@ -139,9 +126,9 @@ def test_string_and_categorical_columns(rows):
     )
     labels_y = np.array(["healthy", "cancer"])[y]
     est = FrontDoorAdjustment(beta=0.5).fit(frame, pd.Series(labels_y))
-    reference = FrontDoorAdjustment(beta=0.5).fit(
-        smoke, frame["m"].to_numpy(dtype=object), labels_y, a=frame["a"].to_numpy()
-    )
+    reference = FrontDoorAdjustment(beta=0.5).fit(table(
+        smoke, frame["m"].to_numpy(dtype=object), frame["a"].to_numpy()
+    ), labels_y)
     _assert_same_fit(est, reference)
     assert est.classes_.tolist() == ["cancer", "healthy"]
     proba = est.predict_proba(frame.iloc[:3])
@@ -153,7 +140,7 @@ def test_multi_column_auxiliary_is_the_joint_of_its_columns(rows):
     est = FrontDoorAdjustment(beta=0.2, variant="conditional").fit(np.column_stack([x, m, a, b]), y)
     assert est.column_roles_ == {"x": [0], "m": [1], "a": [2, 3]}
     assert est.auxiliary_values_.tolist() == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    single = FrontDoorAdjustment(beta=0.2, variant="conditional").fit(x, m, y, a=2 * a + b)
+    single = FrontDoorAdjustment(beta=0.2, variant="conditional").fit(table(x, m, 2 * a + b), y)
     np.testing.assert_array_equal(est.counts_, single.counts_)
     np.testing.assert_allclose(est.conditional_proba_, single.conditional_proba_, atol=1e-12)
     np.testing.assert_allclose(
@@ -172,7 +159,7 @@ def test_multi_column_treatment_with_string_labels(rows):
     X = np.column_stack([names[x], names[a], m]).astype(object)
     est = FrontDoorAdjustment(columns={"x": [0, 1], "m": 2}).fit(X, y)
     assert est.treatment_values_.tolist() == [("hi", "hi"), ("hi", "lo"), ("lo", "hi"), ("lo", "lo")]
-    reference = FrontDoorAdjustment().fit(2 * (1 - x) + (1 - a), m, y)  # codes in the same sorted order
+    reference = FrontDoorAdjustment().fit(table(2 * (1 - x) + (1 - a), m), y)  # codes in the same sorted order
     np.testing.assert_array_equal(est.counts_, reference.counts_)
     np.testing.assert_allclose(est.predict_proba(X[:5]), reference.interventional_proba_[2 * (1 - x[:5]) + (1 - a[:5])])
 
@@ -277,20 +264,14 @@ def test_columns_parameter_type():
         FrontDoorAdjustment(columns=[0, 1]).fit(np.zeros((4, 2)), [0, 1, 0, 1])
 
 
-def test_argument_forms(rows):
+def test_one_signature(rows):
     x, m, a, _, y = rows
-    with pytest.raises(TypeError, match=r"fit\(X, y\) or the convenience form"):
-        FrontDoorAdjustment().fit(x, m, a=a)  # y is missing
-    with pytest.raises(TypeError, match="5 positional"):
-        FrontDoorAdjustment().fit(x, m, y, a, a)
-    with pytest.raises(TypeError, match=r"4 positional argument\(s\) and a="):
-        FrontDoorAdjustment().fit(x, m, y, a, a=a)
-    with pytest.raises(ValueError, match="leave columns=None"):
-        FrontDoorAdjustment(columns={"x": 0, "m": 1}).fit(x, m, y)
-    with pytest.raises(ValueError, match=r"Reshape your data.*convenience form fit\(x, m, y\)"):
+    with pytest.raises(TypeError):
+        FrontDoorAdjustment().fit(x, m, y, a)  # the positional column form is gone: fit(X, y) only
+    with pytest.raises(ValueError, match=r"Reshape your data.*np.column_stack\(\[x, m\]\)"):
         FrontDoorAdjustment().fit(x, y)
     with pytest.raises(ValueError, match="requires y to be passed"):
-        FrontDoorAdjustment().fit(np.column_stack([x, m]))
+        FrontDoorAdjustment().fit(np.column_stack([x, m]), None)
 
 
 def test_table_form_errors(rows):

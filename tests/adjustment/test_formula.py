@@ -13,6 +13,8 @@ from sklearn.exceptions import NotFittedError
 
 from skcausalmm import FrontDoorAdjustment, PositivityError, front_door_adjustment
 
+from .columns import table
+
 # A fixed smoking (X) / tar (M) / cancer (Y) SCM with a hidden genotype U and a
 # noisy genetic test A of U.
 P_U = np.array([0.5, 0.5])
@@ -182,7 +184,7 @@ def test_positivity_error_uses_labels():
     m = np.array(["low", "high", "high", "high", "high"])
     y = np.array([0, 1, 0, 1, 1])
     with pytest.raises(PositivityError, match=r"\(x='yes', m='low'\)"):
-        FrontDoorAdjustment().fit(x, m, y)
+        FrontDoorAdjustment().fit(table(x, m), y)
 
 
 def test_alpha_makes_sparse_data_finite():
@@ -192,7 +194,7 @@ def test_alpha_makes_sparse_data_finite():
     a = np.array([0, 0, 0, 1, 1])
     for variant, s in [("covariate", "X+A"), ("mixture", "X+A"), ("mixture", "A"), ("conditional", "X+A")]:
         est = FrontDoorAdjustment(beta=0.5, variant=variant, adjustment_set=s, alpha=1.0)
-        est.fit(x, m, y, a=a)
+        est.fit(table(x, m, a), y)
         assert np.all(np.isfinite(est.interventional_proba_))
         assert np.all(np.isfinite(est.conditional_proba_))
         np.testing.assert_allclose(est.interventional_proba_.sum(1), 1.0)
@@ -208,7 +210,7 @@ def test_fit_matches_function_on_empirical_joint(rows):
     counts = np.zeros((2, 2, 2, 2))
     np.add.at(counts, (x, a, m, y), 1)
     joint = counts / counts.sum()
-    est = FrontDoorAdjustment(beta=0.4, variant="mixture", adjustment_set="A").fit(x, m, y, a=a)
+    est = FrontDoorAdjustment(beta=0.4, variant="mixture", adjustment_set="A").fit(table(x, m, a), y)
     np.testing.assert_array_equal(est.counts_, counts)
     np.testing.assert_allclose(
         est.interventional_proba_, front_door_adjustment(joint, 0.4, "mixture", "A"), atol=1e-12
@@ -228,8 +230,8 @@ def test_string_labels_and_accessors(rows):
         "m": np.array(["clean", "tar"]),
         "y": np.array(["healthy", "cancer"]),
     }
-    est = FrontDoorAdjustment(beta=0.5).fit(names["x"][x], names["m"][m], names["y"][y], a=names["a"][a])
-    numeric = FrontDoorAdjustment(beta=0.5).fit(x, m, y, a=a)
+    est = FrontDoorAdjustment(beta=0.5).fit(table(names["x"][x], names["m"][m], names["a"][a]), names["y"][y])
+    numeric = FrontDoorAdjustment(beta=0.5).fit(table(x, m, a), y)
     # sorted labels: 'non-smoker' < 'smoker'; 'cancer' < 'healthy' (columns swapped)
     assert est.treatment_values_.tolist() == ["non-smoker", "smoker"]
     assert est.outcome_values_.tolist() == ["cancer", "healthy"]
@@ -251,7 +253,7 @@ def test_mixed_unorderable_labels():
     x = np.array([1, "b", 1, "b", 1, "b"], dtype=object)
     m = np.array([0, 1, 0, 1, 1, 0])
     y = np.array([0, 1, 1, 0, 1, 0])
-    est = FrontDoorAdjustment().fit(x, m, y)
+    est = FrontDoorAdjustment().fit(table(x, m), y)
     assert est.treatment_values_.tolist() == [1, "b"]
     assert est.interventional_proba(["b"]).shape == (1, 2)
 
@@ -259,15 +261,15 @@ def test_mixed_unorderable_labels():
 def test_pandas_input(rows):
     x, a, m, y = rows
     frame = pd.DataFrame({"x": x, "m": m, "y": y, "a": a})
-    est = FrontDoorAdjustment(beta=0.2).fit(frame["x"], frame["m"], frame["y"], a=frame["a"])
+    est = FrontDoorAdjustment(beta=0.2).fit(table(frame["x"], frame["m"], frame["a"]), frame["y"])
     np.testing.assert_allclose(
-        est.interventional_proba_, FrontDoorAdjustment(beta=0.2).fit(x, m, y, a=a).interventional_proba_
+        est.interventional_proba_, FrontDoorAdjustment(beta=0.2).fit(table(x, m, a), y).interventional_proba_
     )
 
 
 def test_unknown_labels_in_accessors(rows):
     x, a, m, y = rows
-    est = FrontDoorAdjustment().fit(x, m, y, a=a)
+    est = FrontDoorAdjustment().fit(table(x, m, a), y)
     with pytest.raises(ValueError, match="Unknown treatment value"):
         est.interventional_proba([0, 7])
     with pytest.raises(ValueError, match="Unknown auxiliary value"):
@@ -280,11 +282,11 @@ def test_unknown_labels_in_accessors(rows):
 
 def test_no_auxiliary(rows):
     x, _, m, y = rows
-    est = FrontDoorAdjustment(beta=0.3, variant="mixture").fit(x, m, y)
+    est = FrontDoorAdjustment(beta=0.3, variant="mixture").fit(table(x, m), y)
     assert est.auxiliary_values_ is None
     assert est.counts_.shape == (2, 2, 2)
     # without A every variant is Pearl's formula
-    pearl = FrontDoorAdjustment().fit(x, m, y).interventional_proba_
+    pearl = FrontDoorAdjustment().fit(table(x, m), y).interventional_proba_
     np.testing.assert_allclose(est.interventional_proba_, pearl, atol=1e-12)
     assert not hasattr(est, "conditional_proba_")
     with pytest.raises(ValueError, match="without a"):
@@ -293,9 +295,9 @@ def test_no_auxiliary(rows):
 
 def test_conditional_variant_requires_a(rows):
     x, _, m, y = rows
-    with pytest.raises(ValueError, match="pass a to fit"):
-        FrontDoorAdjustment(variant="conditional").fit(x, m, y)
-    est = FrontDoorAdjustment().fit(x, m, y)
+    with pytest.raises(ValueError, match="needs the auxiliary variable: X has only the columns of x and m"):
+        FrontDoorAdjustment(variant="conditional").fit(table(x, m), y)
+    est = FrontDoorAdjustment().fit(table(x, m), y)
     est.set_params(variant="conditional")
     with pytest.raises(ValueError, match="without a"):
         est.interventional_proba_
@@ -303,17 +305,15 @@ def test_conditional_variant_requires_a(rows):
 
 def test_conditional_variant_population_table_is_covariate(rows):
     x, a, m, y = rows
-    cond = FrontDoorAdjustment(beta=0.3, variant="conditional").fit(x, m, y, a=a)
-    cov = FrontDoorAdjustment(beta=0.3, variant="covariate").fit(x, m, y, a=a)
+    cond = FrontDoorAdjustment(beta=0.3, variant="conditional").fit(table(x, m, a), y)
+    cov = FrontDoorAdjustment(beta=0.3, variant="covariate").fit(table(x, m, a), y)
     np.testing.assert_allclose(cond.interventional_proba_, cov.interventional_proba_, atol=1e-12)
 
 
 def test_mismatched_lengths(rows):
     x, a, m, y = rows
-    with pytest.raises(ValueError, match=r"same length.*m: 4999"):
-        FrontDoorAdjustment().fit(x, m[:-1], y)
-    with pytest.raises(ValueError, match=r"same length.*a: 10"):
-        FrontDoorAdjustment().fit(x, m, y, a=a[:10])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        FrontDoorAdjustment().fit(table(x, m, a), y[:-1])
 
 
 @pytest.mark.parametrize(
@@ -329,29 +329,28 @@ def test_mismatched_lengths(rows):
 def test_invalid_params(rows, kwargs, match):
     x, a, m, y = rows
     with pytest.raises(ValueError, match=match):
-        FrontDoorAdjustment(**kwargs).fit(x, m, y, a=a)
-    est = FrontDoorAdjustment().fit(x, m, y, a=a).set_params(**kwargs)
+        FrontDoorAdjustment(**kwargs).fit(table(x, m, a), y)
+    est = FrontDoorAdjustment().fit(table(x, m, a), y).set_params(**kwargs)
     with pytest.raises(ValueError, match=match):
         est.interventional_proba_
 
 
 def test_single_treatment_value():
     with pytest.raises(ValueError, match="single value"):
-        FrontDoorAdjustment().fit(["s"] * 4, [0, 1, 0, 1], [0, 0, 1, 1])
+        FrontDoorAdjustment().fit(table(["s"] * 4, [0, 1, 0, 1]), [0, 0, 1, 1])
 
 
 @pytest.mark.parametrize(
     "x, match",
     [
-        (np.zeros((4, 2)), "1-D"),
         (np.array([0.0, 1.0, np.nan, 1.0]), "missing"),
-        (np.array([], dtype=int), "empty"),
+        (np.array([], dtype=int), "0 sample"),
     ],
 )
 def test_bad_columns(x, match):
-    n = max(len(x), 1)
+    n = len(x)
     with pytest.raises(ValueError, match=match):
-        FrontDoorAdjustment().fit(x, np.zeros(n), np.zeros(n))
+        FrontDoorAdjustment().fit(table(x, np.zeros(n)), np.zeros(n))
 
 
 def test_not_fitted():
@@ -365,21 +364,21 @@ def test_not_fitted():
 
 def test_params_changed_after_fit_are_honoured(rows):
     x, a, m, y = rows
-    est = FrontDoorAdjustment(beta=1.0).fit(x, m, y, a=a)
+    est = FrontDoorAdjustment(beta=1.0).fit(table(x, m, a), y)
     for params in [
         {"beta": 0.0},
         {"beta": 0.7, "variant": "mixture", "adjustment_set": "A"},
         {"alpha": 2.0},
     ]:
         est.set_params(**params)
-        fresh = clone(est).fit(x, m, y, a=a)
+        fresh = clone(est).fit(table(x, m, a), y)
         np.testing.assert_allclose(est.interventional_proba_, fresh.interventional_proba_, atol=1e-12)
         np.testing.assert_allclose(est.conditional_proba_, fresh.conditional_proba_, atol=1e-12)
 
 
 def test_alpha_is_additive_smoothing(rows):
     x, a, m, y = rows
-    est = FrontDoorAdjustment(alpha=0.5).fit(x, m, y, a=a)
+    est = FrontDoorAdjustment(alpha=0.5).fit(table(x, m, a), y)
     smoothed = (est.counts_ + 0.5) / (est.counts_.sum() + 0.5 * 16)
     np.testing.assert_allclose(est.joint_, smoothed)
     np.testing.assert_allclose(est.interventional_proba_, front_door_adjustment(smoothed))
@@ -398,7 +397,7 @@ def test_sklearn_api(rows):
     assert cloned is not est and cloned.get_params() == est.get_params()
     assert "FrontDoorAdjustment" in repr(est)
     x, a, m, y = rows
-    est.fit(x, m, y, a=a)
+    est.fit(table(x, m, a), y)
     assert not hasattr(clone(est), "counts_")
     restored = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(restored.interventional_proba_, est.interventional_proba_)
@@ -483,13 +482,15 @@ def test_counts_equal_sort_based_counts(kind):
     columns = {role: _draw(rng, n, kind, at_least=2 if role == "x" else 1) for role in "xamy"}
     if kind == "many ints":  # one high-cardinality column (the reference needs the dense product)
         columns.update({role: _draw(rng, n, "small int", at_least=2) for role in "xay"})
+    if kind == "float":  # the outcome holds class labels: discrete, not continuous floats
+        columns["y"] = _draw(rng, n, "small int", at_least=1)
     counts, labels = sorted_counts([columns[r] for r in "xamy"])
-    est = FrontDoorAdjustment(beta=0.3, alpha=0.5).fit(columns["x"], columns["m"], columns["y"], a=columns["a"])
+    est = FrontDoorAdjustment(beta=0.3, alpha=0.5).fit(table(columns["x"], columns["m"], columns["a"]), columns["y"])
     np.testing.assert_array_equal(est.counts_, counts)
     fitted = [est.treatment_values_, est.auxiliary_values_, est.mediator_values_, est.outcome_values_]
     for got, expected in zip(fitted, labels):
         assert got.tolist() == expected.tolist()
-        assert got.dtype == expected.dtype or expected.dtype == object
+        assert got.dtype == expected.dtype or object in (got.dtype, expected.dtype)  # a DataFrame stores str as object
     joint = (counts + 0.5) / (counts.sum() + 0.5 * counts.size)
     np.testing.assert_allclose(est.interventional_proba_, front_door_adjustment(joint, 0.3), atol=1e-12)
     np.testing.assert_allclose(est.conditional_proba_, front_door_adjustment(joint, 0.3, "conditional"), atol=1e-12)
@@ -505,7 +506,7 @@ def test_counts_equal_sort_based_counts_on_many_rows():
         rng.integers(0, 4, n).astype(float),
     ]
     counts, labels = sorted_counts(columns)
-    est = FrontDoorAdjustment(alpha=1.0).fit(columns[0], columns[2], columns[3], a=columns[1])
+    est = FrontDoorAdjustment(alpha=1.0).fit(table(columns[0], columns[2], columns[1]), columns[3])
     np.testing.assert_array_equal(est.counts_, counts)
     assert est.auxiliary_values_.tolist() == ["maybe", "no", "yes"]
     assert est.mediator_values_.tolist() == list(range(-50, 50))
@@ -523,14 +524,14 @@ def test_pandas_columns_count_like_their_values(rows):
             "y": y,
         }
     )
-    est = FrontDoorAdjustment(beta=0.5).fit(frame["x"], frame["m"], frame["y"], a=frame["a"])
+    est = FrontDoorAdjustment(beta=0.5).fit(table(frame["x"], frame["m"], frame["a"]), frame["y"])
     counts, labels = sorted_counts([np.asarray(frame[c], dtype=object) for c in "xamy"])
     np.testing.assert_array_equal(est.counts_, counts)
     assert est.treatment_values_.tolist() == ["non-smoker", "smoker"]
     assert est.mediator_values_.tolist() == ["clean", "tar"]
     # unobserved categories are not labels
     extra = pd.Categorical(frame["x"], categories=["smoker", "vaper", "non-smoker"])
-    est_extra = FrontDoorAdjustment(beta=0.5).fit(extra, frame["m"], frame["y"], a=frame["a"])
+    est_extra = FrontDoorAdjustment(beta=0.5).fit(table(extra, frame["m"], frame["a"]), frame["y"])
     assert est_extra.treatment_values_.tolist() == ["non-smoker", "smoker"]
     np.testing.assert_array_equal(est_extra.counts_, counts)
 
@@ -544,28 +545,28 @@ def test_pandas_columns_count_like_their_values(rows):
         (pd.array([0, None, 1, 1], dtype="Int64"), ValueError, "missing"),
         (pd.Categorical(["a", None, "b", "b"]), ValueError, "missing"),
         (pd.Series(["a", None, "b", "b"], dtype="string"), ValueError, "missing"),
-        (np.array([0, [1], 1, 1], dtype=object), TypeError, "x holds an unhashable value"),
+        (np.array([0, [1], 1, 1], dtype=object), TypeError, "column 'x' .* holds an unhashable value"),
         (np.array(["2020-01-01", "NaT", "2020-01-02", "2020-01-01"], dtype="datetime64[D]"), ValueError, "missing"),
     ],
 )
 def test_bad_column_values(values, error, match):
     with pytest.raises(error, match=match):
-        FrontDoorAdjustment().fit(values, np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1]))
+        FrontDoorAdjustment().fit(table(values, np.array([0, 1, 0, 1])), np.array([0, 0, 1, 1]))
 
 
 def test_datetime_labels():
     x = np.array(["2020-01-01", "2020-01-02"] * 4, dtype="datetime64[D]")
     m = np.array([0, 1, 1, 0, 0, 1, 1, 0])
-    est = FrontDoorAdjustment().fit(x, m, m)
-    assert est.treatment_values_.dtype == x.dtype
-    assert est.treatment_values_.tolist() == sorted(set(x.tolist()))
+    est = FrontDoorAdjustment().fit(table(x, m), m)
+    assert est.treatment_values_.dtype.kind == "M"  # a DataFrame may store another resolution
+    assert est.treatment_values_.astype(x.dtype).tolist() == sorted(set(x.tolist()))
 
 
 def test_count_table_too_large_is_refused():
     n = 40_000
     x = np.arange(n) % 20_000
     with pytest.raises(ValueError, match=r"count table over \(x, m, y\) would have 800,000,000 cells"):
-        FrontDoorAdjustment().fit(x, np.arange(n), np.zeros(n, dtype=int))
+        FrontDoorAdjustment().fit(table(x, np.arange(n)), np.zeros(n, dtype=int))
 
 
 # ---------------------------------------------------------------------------
@@ -606,9 +607,9 @@ def test_integer_joint_is_accepted():
 def test_alpha_that_overflows_is_rejected(rows, alpha, match):
     x, a, m, y = rows
     with pytest.raises(ValueError, match=match) as info:
-        FrontDoorAdjustment(alpha=alpha).fit(x, m, y, a=a)
+        FrontDoorAdjustment(alpha=alpha).fit(table(x, m, a), y)
     assert not isinstance(info.value, PositivityError)
-    est = FrontDoorAdjustment().fit(x, m, y, a=a).set_params(alpha=alpha)
+    est = FrontDoorAdjustment().fit(table(x, m, a), y).set_params(alpha=alpha)
     with pytest.raises(ValueError, match=match):
         est.interventional_proba_
 
@@ -616,13 +617,13 @@ def test_alpha_that_overflows_is_rejected(rows, alpha, match):
 def test_alpha_that_underflows_is_rejected(rows):
     x, a, m, y = rows
     with pytest.raises(ValueError, match="too small to smooth") as info:
-        FrontDoorAdjustment(alpha=1e-320).fit(x, m, y, a=a)
+        FrontDoorAdjustment(alpha=1e-320).fit(table(x, m, a), y)
     assert not isinstance(info.value, PositivityError)
 
 
 def test_huge_but_finite_alpha_is_smoothing(rows):
     x, a, m, y = rows
-    est = FrontDoorAdjustment(alpha=1e300, beta=0.5).fit(x, m, y, a=a)
+    est = FrontDoorAdjustment(alpha=1e300, beta=0.5).fit(table(x, m, a), y)
     np.testing.assert_allclose(est.joint_, 1 / 16)
     np.testing.assert_allclose(est.interventional_proba_, 0.5)
     np.testing.assert_allclose(est.conditional_proba_, 0.5)
@@ -640,7 +641,7 @@ def test_error_shrinks_like_root_n():
         per_seed = []
         for seed in range(5):
             x, a, m, y = sample(joint, n, seed)
-            est = FrontDoorAdjustment(beta=0.5).fit(x, m, y, a=a)
+            est = FrontDoorAdjustment(beta=0.5).fit(table(x, m, a), y)
             per_seed.append(np.abs(est.interventional_proba_ - truth).max())
         errors[n] = np.mean(per_seed)
     assert errors[1_000] / errors[100_000] >= 5, errors

@@ -146,3 +146,14 @@ def test_ate_with_the_spurious_modality_beats_chance_on_the_shortcut_data():
     purity = sum(np.bincount(d.train.shortcut[labels == c]).max() for c in np.unique(labels)) / len(labels)
     assert purity > 0.8
     assert clf.score(d.test_ood.data, d.test_ood.target) > 0.3
+
+
+def test_a_parameter_of_the_other_method_warns_that_it_has_no_effect():
+    from skcausalmm.datasets import load_multiple_features
+
+    X, y = load_multiple_features(views=["fou", "mor"], return_X_y=True)
+    X, y = X[::10], y[::10]
+    with pytest.warns(UserWarning, match=r"method='te' does not use code_size=8 \(ATE-D parameters\)"):
+        CausalInfoMinClassifier(code_size=8, max_epochs=1, random_state=0).fit(X, y)
+    with pytest.warns(UserWarning, match=r"method='ate' does not use inference='tie' \(TE-D parameters\)"):
+        CausalInfoMinClassifier(method="ate", inference="tie", max_epochs=1, random_state=0).fit(X, y)

@@ -120,8 +120,8 @@ def confounded(predominant, cfg, seeds):
             if tv is not None:
                 rows[name]["tv"].append(tv)
 
-        fd = FrontDoorMultimodalClassifier(
-            predominant=predominant, dictionary_size=cfg["dictionary_size"], **common
+        fd = FrontDoorMultimodalClassifier(  # the auxiliary modality reads the confounder: declared so
+            predominant=predominant, auxiliary="confounder", dictionary_size=cfg["dictionary_size"], **common
         )
         fd.fit(X, y)
         sweep_in = _sweep(fd, test_in.data, test_in.target)

@@ -50,11 +50,8 @@ PARAMS = dict(confounder_effect=0.7, auxiliary_quality=0.8, n_classes=4)
 CONFOUNDING_TRAIN, CONFOUNDING_OOD = 0.9, 0.0
 BETAS = (0.0, 0.5, 1.0)
 SEARCH_BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-#: the front door's mediator objective (``--objective``): its defaults, or the decorrelation penalty
-OBJECTIVES = {
-    "default": {},
-    "decorrelation": dict(adversary_objective="decorrelation", adversary_weight=20.0, conditional_adversary=False),
-}
+#: the front door's settings (``--role``): the declared role of the auxiliary modality
+ROLES = {"confounder": dict(auxiliary="confounder"), "view": dict(auxiliary="view")}
 CEILING_NAMES = {"content_trace_auxiliary": "(C,T,A)", "content_auxiliary": "(C,A)", "content": "C"}
 
 
@@ -244,9 +241,10 @@ def main():
     parser.add_argument("--epochs", type=int, default=None, help="epochs of every network (default 40, quick 5)")
     parser.add_argument("--confounder-effect", type=float, default=0.7,
                         help="P(Y = U) (default 0.7, as bench_frontdoor.py; 0.4 makes the content matter)")
-    parser.add_argument("--objective", choices=sorted(OBJECTIVES), default="default",
-                        help="the front door's mediator objective: its defaults, or the decorrelation penalty "
-                             "(adversary_objective='decorrelation', adversary_weight=20, conditional_adversary=False)")
+    parser.add_argument("--params", type=json.loads, default={},
+                        help='extra front-door parameters as JSON, e.g. \'{"adversary_weight": 10}\'')
+    parser.add_argument("--role", choices=sorted(ROLES), default="confounder",
+                        help="the declared role of the auxiliary modality (the data hold a confounder: 'confounder')")
     parser.add_argument("--figure", type=Path, default=None, help="PNG path (default: next to the JSON)")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="re-print the table and redraw the figure from a results JSON (no training)")
@@ -271,7 +269,7 @@ def main():
     if args.epochs is not None:
         cfg["epochs"] = args.epochs
     cfg["scm"] = dict(PARAMS)
-    cfg["frontdoor"] = OBJECTIVES[args.objective]
+    cfg["frontdoor"] = {**ROLES[args.role], **args.params}
     print("configuration:", json.dumps(cfg), "seeds:", seeds, flush=True)
     t_start = time.time()
     runs = [run_seed(seed, cfg) for seed in seeds]
@@ -282,7 +280,8 @@ def main():
     stem = "frontdoor_digits" + ("_quick" if args.quick else "")
     stem += "" if args.confounder_effect == 0.7 else f"_e{args.confounder_effect:g}"
     stem += "" if args.n_train is None else f"_n{args.n_train}"
-    stem += "" if args.objective == "default" else f"_{args.objective}"
+    stem += "" if args.role == "confounder" else f"_{args.role}"
+    stem += "" if not args.params else "_" + "_".join(f"{k}{v}" for k, v in sorted(args.params.items()))
     stem += "" if args.first_seed == 0 else f"_from{args.first_seed}"
     out = RESULTS / f"{stem}.json"
     figure = args.figure or out.with_suffix(".png")

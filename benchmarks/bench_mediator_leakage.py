@@ -1,13 +1,14 @@
 """Does the front door's mediator carry the confounder? Fresh probes per adversary objective.
 
-For each way of keeping the mediator ``m`` free of the auxiliary modality (no adversary, the
-default adversary, the decorrelation penalty unconditional and per class), on the confounded
+For each declared role and way of keeping the mediator ``m`` free of the auxiliary modality
+(``auxiliary="view"``: nothing stripped; ``"confounder"`` with its defaults, without the
+mediator's label loss, with gradient reversal, with the penalty per class), on the confounded
 SCM (table and image renderings; train at confounding 0.9) this fits the front-door classifier
 and reports, on held-out rows, what fresh linear probes read from ``m``
 (:func:`skcausalmm.metrics.mediator_diagnostics`: the confounder's trace, the content, the
 auxiliary input beyond the label) beside the accuracy at β = 0 and β = 1 in and out of
 distribution (confounding 0). On the unconfounded bundled digits (pix predominant + fou) it
-reports what each objective costs against late fusion. Last, for the decorrelation objective, the
+reports what each costs against late fusion. Last, for the confounder role's defaults, the
 trace left in ``m`` against the training size, probed on the training rows and on held-out rows.
 
     python benchmarks/bench_mediator_leakage.py            # 3 seeds
@@ -31,12 +32,11 @@ from skcausalmm.datasets import load_multiple_features, make_confounded_multimod
 from skcausalmm.metrics import mediator_diagnostics
 
 OBJECTIVES = {
-    "no adversary": dict(adversary_weight=0.0),
-    "default (auto)": dict(),
-    "decorrelation": dict(adversary_objective="decorrelation", adversary_weight=5.0, conditional_adversary=False),
-    "decorrelation, weight 20": dict(adversary_objective="decorrelation", adversary_weight=20.0,
-                                     conditional_adversary=False),
-    "decorrelation per class": dict(adversary_objective="decorrelation", adversary_weight=5.0, conditional_adversary=True),
+    "view (nothing stripped)": dict(auxiliary="view"),
+    "confounder (its defaults)": dict(auxiliary="confounder"),
+    "confounder, unimodal_weight=0": dict(auxiliary="confounder", unimodal_weight=0.0),
+    "confounder, reversal": dict(auxiliary="confounder", adversary_objective="reversal"),
+    "confounder, per class": dict(auxiliary="confounder", conditional_adversary=True),
 }
 
 
@@ -64,7 +64,7 @@ def confounded_rows(rendering, n, epochs, seed):
     return rows
 
 
-def size_rows(sizes, epochs, seed, objective="decorrelation, weight 20"):
+def size_rows(sizes, epochs, seed, objective="confounder (its defaults)"):
     """The trace left in m against the training size, probed on training rows and on held-out rows.
 
     The penalty is estimated on the training batches, so an encoder can meet it on the rows it

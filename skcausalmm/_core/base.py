@@ -127,6 +127,10 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         """Constructor arguments of ``_net_class`` beyond skorch's own."""
         return {}
 
+    def _optimization_params(self):
+        """The learning rate and batch size the net trains with (a method may resolve values it leaves "auto")."""
+        return {"lr": self.lr, "batch_size": self.batch_size}
+
     def _prepare(self, data, y, sample_weight=None):
         """Called once in ``fit`` with validated data (missing rows all-NaN), encoded ``y`` and weights.
 
@@ -393,9 +397,8 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             criterion=self._criterion_class,
             optimizer=check_optimizer(self.optimizer),
             optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            **self._optimization_params(),
             iterator_train=TensorBatchIterator,
             iterator_train__shuffle=True,
             iterator_train__seed=seed,
@@ -423,7 +426,8 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
                 f"{type(self).__name__}: training diverged ("
                 + ("non-finite training loss" if bad_loss else "non-finite network weights")
                 + "). Likely causes: a learning rate too large for the optimiser (lr="
-                f"{self.lr!r}), inputs of extreme scale (use standardize=True), or extreme class weights."
+                f"{self._optimization_params()['lr']!r}), inputs of extreme scale (use standardize=True), or extreme "
+                "class weights."
             )
 
     # ------------------------------------------------------------ inference

@@ -23,17 +23,58 @@ from .network import FrontDoorNetwork
 
 __all__ = ["FrontDoorMultimodalClassifier"]
 
+#: The settings the auxiliary modality's role resolves (each also a parameter, "auto" by default).
+_ROLE_SETTINGS = ("adversary_objective", "adversary_weight", "conditional_adversary", "mediator_normalization",
+                  "unimodal_weight", "shared_trunk")
+
+
+#: The optimisation each role trains with when ``lr`` and ``batch_size`` are "auto": the decorrelation
+#: penalty is estimated per batch, so a confounder needs larger batches (and a slower rate to match).
+_ROLE_OPTIMIZATION = {"view": {"lr": 3e-3, "batch_size": 128}, "confounder": {"lr": 1e-3, "batch_size": 256}}
+
+#: The weight of each mediator objective against a confounder (too small leaks it, too large removes content).
+_OBJECTIVE_WEIGHTS = {"decorrelation": 20.0, "reversal": 5.0, "confusion": 40.0}
+
+
+def _resolve_role(params, image):
+    """The low-level settings that the role of the auxiliary modality implies, where the user left them "auto".
+
+    ``"view"``: nothing to strip from the mediator (no objective against the auxiliary input), each
+    modality's head trains its encoder. ``"confounder"``: the mediator must be independent of the
+    auxiliary input, unconditionally (the label is a collider of content and confounder), by the
+    decorrelation penalty; its head's label loss is light (it keeps the content).
+    """
+    role = params["auxiliary"]
+    resolved = {"auxiliary_role": role}
+    defaults = {
+        "view": {"adversary_objective": "decorrelation", "adversary_weight": 0.0, "conditional_adversary": False,
+                 "unimodal_weight": 1.0, "shared_trunk": True, "contrastive_weight": 0.3},
+        "confounder": {"adversary_objective": "decorrelation", "adversary_weight": 20.0,
+                       "conditional_adversary": False, "unimodal_weight": 0.3, "shared_trunk": False,
+                       "contrastive_weight": 1.0},
+    }[role]
+    for name in defaults:
+        value = params[name]
+        resolved[name] = defaults[name] if isinstance(value, str) and value == "auto" else value
+    if role == "confounder" and params["adversary_weight"] == "auto":  # each objective has its own scale
+        resolved["adversary_weight"] = _OBJECTIVE_WEIGHTS[resolved["adversary_objective"]]
+    resolved["adversary_weight"] = float(resolved["adversary_weight"])
+    normalization = params["mediator_normalization"]
+    if normalization == "auto":
+        normalization = "layer" if image and resolved["adversary_objective"] == "reversal" else None
+    resolved["mediator_normalization"] = normalization
+    return resolved
+
+
 #: The estimator's parameters that the network takes as they are (its others it gets resolved).
 _NETWORK_PARAMS = (
     "mediator_size",
     "context_size",
-    "shared_trunk",
     "auxiliary_size",
     "projection_size",
     "hidden_size",
     "temperature",
     "adversary_ramp",
-    "conditional_adversary",
     "dictionary_size",
     "dictionary",
     "attention",
@@ -41,26 +82,47 @@ _NETWORK_PARAMS = (
 )
 
 
-@fill_shared_docs(max_epochs=40, batch_size=256, lr=1e-3)
+@fill_shared_docs(max_epochs=40, lr="auto", batch_size="auto")
 class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     r"""Multimodal classifier with a β-generalised front-door adjustment of the predominant modality.
 
     One modality is *predominant* (the treatment X: given by name, or found by a short
     warm-up); the others are *auxiliary* (A). The network (see
     :class:`~skcausalmm.frontdoor.network.FrontDoorNetwork`) reads two paths off X: a
-    mediator ``m`` (X's discriminative knowledge) kept free of what the auxiliary modality
-    sees by an adversary behind gradient reversal, and a context ``r`` aligned with the
+    mediator ``m`` (X's discriminative knowledge) and a context ``r`` aligned with the
     auxiliary features ``z_a`` by a symmetric InfoNCE loss. A head ``g(m, r, z_a)`` stands
-    for ``P(y | m, x', a)``. After training, a dictionary of ``(r_j, z_a_j)`` pairs from the
-    training data stands for the contexts, and ``predict_proba`` returns
+    for ``P(y | m, x', a)``. ``predict_proba`` returns
 
-    ``P_β(y | do(x), a) = β Σ_j w_j softmax g(m, r_j, z_a_j)
-    + (1 - β) Σ_j attn_j(a) softmax g(m, r_j, z_a)``
+    ``P_β(y | do(x), a) = β FD(y | do(x)) + (1 - β) FD_a(y | do(x), a)``:
 
-    i.e. ``β FD(y | do(x)) + (1 - β) FD_a(y | do(x), a)``: Pearl's front door at β = 1,
-    the front door inside the stratum of the auxiliary modality at β = 0. This β formulation
-    is our own derivation (see the documentation page "Front-door classifier"), not a
-    formula quoted from the paper.
+    Pearl's front door at β = 1, the front door inside the stratum of the auxiliary modality
+    at β = 0. This β formulation is our own derivation (see the documentation page
+    "Front-door classifier"), not a formula quoted from the paper.
+
+    **One assumption, stated by** ``auxiliary``. Whether the auxiliary modality reads a hidden
+    confounder of X and the label, or is one more view of the same object, cannot be told from
+    data: any joint law of (A, X, Y) is also produced by a model without a hidden confounder
+    (A → X → Y, A → Y), so only the user (or environments, see
+    :class:`~skcausalmm.model_selection.FrontDoorBetaSearchCV`) can say which.
+
+    * ``auxiliary="view"`` (the default): nothing confounds the modalities, so
+      ``FD_a = P(y | x, a)`` and ``FD = P(y | x)``; the network computes them directly (the
+      head on each sample's own triple, and the mediator's head), nothing is stripped from
+      the mediator, and each modality's head trains its encoder on the label (each
+      modality's discriminative knowledge, the lever of imbalanced learning). β mixes the
+      predominant modality's own prediction with the joint one.
+    * ``auxiliary="confounder"``: the mediator must be independent of what the auxiliary
+      modality sees (unconditionally: the label is a collider of content and confounder), by
+      the decorrelation penalty; after training a dictionary of ``(r_j, z_a_j)`` pairs from the
+      training data stands for the contexts and the prediction averages over it,
+      ``FD ≈ Σ_j w_j softmax g(m, r_j, z_a_j)`` and
+      ``FD_a ≈ Σ_j attn_j(a) softmax g(m, r_j, z_a)``.
+
+    The low-level settings a role implies (``adversary_objective``, ``adversary_weight``,
+    ``conditional_adversary``, ``unimodal_weight``, ``contrastive_weight``, ``shared_trunk``,
+    and the optimisation: ``lr`` and ``batch_size``) stay available: each ``"auto"`` takes the
+    role's value, any other value overrides it. The optimisation is 3e-3 and 128 for a view,
+    1e-3 and 256 for a confounder (the decorrelation penalty is estimated on each batch).
 
     ``beta`` and ``approximation`` are used at prediction time only: ``set_params(beta=...)``
     on a fitted estimator changes ``predict_proba`` without refitting, so one fit serves a
@@ -74,6 +136,12 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     beta : float, default=0.5
         Weight in [0, 1] of Pearl's front door (1) against the auxiliary-conditional front
         door (0). Prediction time only.
+    auxiliary : {"view", "confounder"}, default="view"
+        The causal role of the auxiliary modalities: ``"view"`` when they see the same object
+        as the predominant one and nothing confounds them (several views, sensors, an image
+        and its measurements); ``"confounder"`` when they read a hidden cause of both the
+        predominant modality and the label (a site, a scanner, a demographic variable that
+        also drives the outcome). See above for what each sets.
     predominant : str, default="auto"
         Name of the predominant modality, or ``"auto"``: with several modalities a
         :class:`~skcausalmm.LateFusionClassifier` is first trained for ``warmup_epochs``
@@ -92,40 +160,44 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     n_prototypes : int, default=64
         Number of prototypes of ``approximation="prototypes"`` (the whole dictionary when
         it has no more entries), built at fit time; prediction cost is linear in it.
-    mediator_size : int, default=32
+    mediator_size : int, default=64
         Size of the mediator ``m``.
-    context_size : int, default=32
+    context_size : int, default=64
         Size of the context ``r``.
-    shared_trunk : bool, default=False
+    shared_trunk : bool or "auto", default="auto"
         One encoder of the predominant modality for both the mediator and the context (its
         output split into ``m`` and ``r``) instead of two: the predominant modality is encoded
-        once per batch (the page "Front-door classifier" measures the cost and what it changes).
-    auxiliary_size : int, default=32
+        once per batch. ``"auto"``: True with ``auxiliary="view"``, False with
+        ``"confounder"`` (where the context must carry what the mediator must not).
+    auxiliary_size : int, default=64
         Size of the (fused) auxiliary features ``z_a``.
     projection_size : int, default=32
         Size of the InfoNCE projections.
     temperature : float, default=0.1
         InfoNCE and attention temperature.
-    contrastive_weight : float, default=1.0
-        Weight of the InfoNCE loss between context and auxiliary projections.
+    contrastive_weight : float or "auto", default="auto"
+        Weight of the InfoNCE loss between context and auxiliary projections. ``"auto"``: 0.3
+        with ``auxiliary="view"`` (a light alignment of the views), 1 with ``"confounder"``
+        (the context must carry what the auxiliary modality sees, for the attention).
     adversary_weight : float or "auto", default="auto"
-        Weight of the mediator's adversarial objective (0 disables the adversary).
-        ``"auto"``: 5 with ``"reversal"``, 40 with ``"confusion"`` (chosen on the confounded
-        benchmark: too small leaks the confounder into the mediator, too large also removes
-        the content). Which setting serves depends on what the auxiliary modality sees, and
-        the data cannot tell: when every modality is a view of the same object and nothing
-        confounds them, the adversary strips what the views share: set 0, or use
-        :class:`~skcausalmm.LateFusionClassifier`; when the auxiliary modality reads a
-        confounder, ``adversary_objective="decorrelation"``, 20 and
-        ``conditional_adversary=False`` keep the mediator free of it, given enough rows (the
-        page "Front-door classifier" has the measurements).
+        Weight of the mediator's objective against the auxiliary input (0: none).
+        ``"auto"``: 0 with ``auxiliary="view"`` (nothing to strip); with ``"confounder"`` 20
+        for the decorrelation penalty (5 for reversal, 40 for confusion).
     adversary_ramp : float, default=0.5
         Fraction of training over which the adversary weight grows linearly from 0.
-    conditional_adversary : bool, default=True
-        The adversary also gets the label, so the mediator is only penalised for what it
-        says about the auxiliary input beyond the label.
+    conditional_adversary : bool or "auto", default="auto"
+        The objective also gets the label, so the mediator is only penalised for what it
+        says about the auxiliary input beyond the label. ``"auto"``: False (with a
+        confounder the label is a collider of content and confounder, and conditioning on it
+        penalises the content).
+    unimodal_weight : float or "auto", default="auto"
+        How strongly each modality's own head (the mediator's, and each auxiliary
+        modality's) trains its encoder on the label; 0 keeps the heads diagnostics on
+        detached features. ``"auto"``: 1 with ``auxiliary="view"``; 0.3 with ``"confounder"``
+        (enough to keep the content in the mediator; a stronger label loss on the mediator
+        alone pulls the confounder's trace back in against the decorrelation penalty).
     adversary_objective : {"auto", "reversal", "confusion", "decorrelation"}, default="auto"
-        How the mediator fights the adversary: gradient reversal (it maximises the
+        How the mediator is kept free of the auxiliary input: gradient reversal (it maximises the
         adversary's MSE), or confusion (it makes the frozen adversary predict the batch
         mean of the auxiliary input given the label; bounded, cannot diverge), or
         decorrelation (no adversary network: ``adversary_weight`` times the mean squared
@@ -134,13 +206,12 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         scale-free, so the encoder cannot shrink its way out, and aimed at what a linear
         probe of ``m`` reads, including a leak spread over several units; estimated per
         batch, so it needs clearly fewer auxiliary columns than ``batch_size``). ``"auto"``:
-        confusion when the predominant modality is an image or a sequence (with reversal a
-        CNN mediator diverged or, layer-normalised, leaked the confounder), reversal for
-        tables. The page "Front-door classifier" compares them with
+        decorrelation. The page "Front-door classifier" compares them with
         :func:`skcausalmm.metrics.mediator_diagnostics`.
     dictionary_size : int, default=2000
-        Number of dictionary entries (all training samples when there are fewer).
-        The cost of ``approximation="exact"`` is linear in it.
+        Number of dictionary entries (all training samples when there are fewer) with
+        ``auxiliary="confounder"`` (``"view"`` needs no dictionary). The cost of
+        ``approximation="exact"`` is linear in it.
     dictionary : {"sample", "kmeans"}, default="sample"
         Random training samples with uniform weights, or k-means prototypes weighted by
         cluster size.
@@ -174,10 +245,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         With ``predominant="auto"`` and several modalities: the Shapley contribution of each
         modality to the warm-up model's training accuracy, absent modalities zeroed
         (:func:`skcausalmm.metrics.shapley_contributions`); None otherwise.
-    adversary_objective_ : {"reversal", "confusion", "decorrelation"}
-        The resolved ``adversary_objective``.
-    adversary_weight_ : float
-        The resolved ``adversary_weight``.
+    auxiliary_role_ : {"view", "confounder"}
+        The declared role the model was fitted with.
+    adversary_objective_, adversary_weight_, conditional_adversary_, unimodal_weight_, shared_trunk_ : object
+        The settings the role resolved (or the values given).
     mediator_normalization_ : {"layer"} or None
         The resolved ``mediator_normalization``.
     %(shared_attributes)s
@@ -216,24 +287,28 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         **MultimodalClassifierMixin._parameter_constraints,
         "beta": [Interval(numbers.Real, 0, 1, closed="both")],
         "predominant": [str],
+        "auxiliary": [StrOptions({"view", "confounder"})],
         "approximation": [StrOptions({"prototypes", "exact", "nwgm"})],
         "n_prototypes": [Interval(numbers.Integral, 1, None, closed="left")],
         "mediator_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "context_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "shared_trunk": ["boolean"],
+        "shared_trunk": ["boolean", StrOptions({"auto"})],
         "auxiliary_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "projection_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
-        "contrastive_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "contrastive_weight": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "adversary_weight": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "adversary_ramp": [Interval(numbers.Real, 0, 1, closed="both")],
-        "conditional_adversary": ["boolean"],
+        "conditional_adversary": ["boolean", StrOptions({"auto"})],
+        "unimodal_weight": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "adversary_objective": [StrOptions({"auto", "reversal", "confusion", "decorrelation"})],
         "dictionary_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "dictionary": [StrOptions({"sample", "kmeans"})],
         "attention": [StrOptions({"auxiliary", "context"})],
         "mediator_normalization": [StrOptions({"auto", "layer"}), None],
         "warmup_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -241,18 +316,20 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         beta=0.5,
         predominant="auto",
         *,
+        auxiliary="view",
         approximation="prototypes",
         n_prototypes=64,
-        mediator_size=32,
-        context_size=32,
-        shared_trunk=False,
-        auxiliary_size=32,
+        mediator_size=64,
+        context_size=64,
+        shared_trunk="auto",
+        auxiliary_size=64,
         projection_size=32,
         temperature=0.1,
-        contrastive_weight=1.0,
+        contrastive_weight="auto",
         adversary_weight="auto",
         adversary_ramp=0.5,
-        conditional_adversary=True,
+        conditional_adversary="auto",
+        unimodal_weight="auto",
         adversary_objective="auto",
         dictionary_size=2000,
         dictionary="sample",
@@ -265,8 +342,8 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         standardize=True,
         hidden_size=64,
         max_epochs=40,
-        lr=1e-3,
-        batch_size=256,
+        lr="auto",
+        batch_size="auto",
         optimizer="adam",
         weight_decay=0.0,
         class_weight=None,
@@ -281,6 +358,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     ):
         self.beta = beta
         self.predominant = predominant
+        self.auxiliary = auxiliary
         self.approximation = approximation
         self.n_prototypes = n_prototypes
         self.mediator_size = mediator_size
@@ -293,6 +371,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.adversary_weight = adversary_weight
         self.adversary_ramp = adversary_ramp
         self.conditional_adversary = conditional_adversary
+        self.unimodal_weight = unimodal_weight
         self.adversary_objective = adversary_objective
         self.dictionary_size = dictionary_size
         self.dictionary = dictionary
@@ -341,19 +420,8 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             )
         self.predominant_modality_ = predominant
         self.auxiliary_modalities_ = [name for name in names if name != predominant]
-        image = data[predominant].ndim > 2
-        objective = self.adversary_objective
-        if objective == "auto":
-            objective = "confusion" if image else "reversal"
-        weight = self.adversary_weight
-        if weight == "auto":
-            weight = 40.0 if objective == "confusion" else 5.0
-        normalization = self.mediator_normalization
-        if normalization == "auto":
-            normalization = "layer" if image and objective == "reversal" else None
-        self.adversary_objective_ = objective
-        self.adversary_weight_ = float(weight)
-        self.mediator_normalization_ = normalization
+        for name, value in _resolve_role(self.get_params(), image=data[predominant].ndim > 2).items():
+            setattr(self, name + "_", value)
 
     def _warm_up(self, data, y, sample_weight=None):
         """Fit a short late-fusion model; return the modality with the largest Shapley contribution."""
@@ -362,8 +430,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             standardize=self.standardize,
             hidden_size=self.hidden_size,
             max_epochs=self.warmup_epochs,
-            lr=self.lr,
-            batch_size=self.batch_size,
+            **self._optimization_params(),
             optimizer=self.optimizer,
             weight_decay=self.weight_decay,
             class_weight=self.class_weight,
@@ -389,7 +456,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             )
         return chosen
 
-    def _module_params(self, shapes, n_classes):
+    def _module_params(self, shapes, n_classes):  # noqa: D401
         return {
             "encoder_factory": self._encoder_factory(shapes),
             "predominant": self.predominant_modality_,
@@ -397,13 +464,19 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             "n_classes": n_classes,
             "sample_shapes": {name: shapes[name] for name in self.auxiliary_modalities_},
             **{name: getattr(self, name) for name in _NETWORK_PARAMS},
-            "adversary_weight": self.adversary_weight_,
-            "adversary_objective": self.adversary_objective_,
-            "mediator_normalization": self.mediator_normalization_,
+            **{name: getattr(self, name + "_") for name in _ROLE_SETTINGS},
+            "direct_terms": self.auxiliary_role_ == "view",
         }
 
+    def _optimization_params(self):
+        # a fit that continues the fitted network keeps the role it was built with
+        role = self.auxiliary_role_ if self._continues() and "auxiliary_role_" in self.__dict__ else self.auxiliary
+        resolved = _ROLE_OPTIMIZATION[role]
+        return {name: resolved[name] if value == "auto" else value
+                for name, value in (("lr", self.lr), ("batch_size", self.batch_size))}
+
     def _criterion_params(self, class_weight):
-        return {"class_weight": class_weight, "contrastive_weight": self.contrastive_weight}
+        return {"class_weight": class_weight, "contrastive_weight": self.contrastive_weight_}
 
     def _after_fit(self, X, y, generator, sample_weight=None):
         super()._after_fit(X, y, generator, sample_weight)  # builds the dictionary

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._core.batching import iter_batches
-from ..nn.layers import gradient_reversal, make_mlp
+from ..nn.layers import gradient_reversal, make_mlp, scale_gradient
 from .average import _average
 from .dictionary import ContextDictionary, _kmeans
 from .head import FrontDoorHead
@@ -49,7 +49,9 @@ class FrontDoorNetwork(nn.Module):
         Name of the predominant modality (the treatment X).
     auxiliary : list of str
         Names of the auxiliary modalities (may be empty). Several are fused into one
-        representation (concatenation, then a linear layer); a single one is used as is.
+        representation ``z_a`` of ``auxiliary_size`` (concatenation, then a linear layer), for
+        the dictionary's attention; with ``direct_terms`` (no dictionary) ``z_a`` is their
+        concatenation. A single one is used as is.
     n_classes : int
         Number of classes.
     sample_shapes : dict of str to tuple of int
@@ -80,6 +82,14 @@ class FrontDoorNetwork(nn.Module):
         unnormalised log scores. ``log w_j`` is added and the scores are normalised over ``j``.
     n_prototypes : int
         Size of the prototype dictionary built with the dictionary.
+    unimodal_weight : float
+        Scale of the gradient that the mediator's head and the auxiliary modalities' heads
+        send back to their encoders (their own cross-entropies: each modality's discriminative
+        knowledge); 0 keeps them diagnostics on detached features.
+    direct_terms : bool
+        Predict the two β terms directly, for an auxiliary modality that confounds nothing:
+        ``P(y | x, a)`` by the head on the sample's own triple and ``P(y | x)`` by the
+        mediator's head; no dictionary is built. False: average over the dictionary.
     head : nn.Module or None, default=None
         Replacement for the default :class:`~skcausalmm.frontdoor.head.FrontDoorHead`; same
         call convention.
@@ -126,6 +136,8 @@ class FrontDoorNetwork(nn.Module):
         dictionary,
         attention,
         n_prototypes,
+        unimodal_weight,
+        direct_terms,
         head=None,
     ):
         super().__init__()
@@ -139,6 +151,7 @@ class FrontDoorNetwork(nn.Module):
         self.adversary_objective = adversary_objective
         self.dictionary_size, self.dictionary_kind, self.n_prototypes = int(dictionary_size), dictionary, n_prototypes
         self.attention = attention
+        self.unimodal_weight, self.direct_terms = float(unimodal_weight), bool(direct_terms)
         self.progress = 1.0
 
         self.shared_trunk = bool(shared_trunk) and has_auxiliary
@@ -153,17 +166,19 @@ class FrontDoorNetwork(nn.Module):
             encoder_factory(predominant, context_size) if has_auxiliary and not self.shared_trunk else None
         )
         self.auxiliary_encoders = nn.ModuleDict({name: encoder_factory(name, auxiliary_size) for name in auxiliary})
-        self.auxiliary_fusion = nn.Linear(len(auxiliary) * auxiliary_size, auxiliary_size) if len(auxiliary) > 1 else None
+        fuse = len(auxiliary) > 1 and not self.direct_terms
+        self.auxiliary_fusion = nn.Linear(len(auxiliary) * auxiliary_size, auxiliary_size) if fuse else None
+        fused_size = auxiliary_size if fuse or len(auxiliary) < 2 else len(auxiliary) * auxiliary_size
         self.head = head if head is not None else FrontDoorHead(
             mediator_size,
             context_size if has_auxiliary else 0,
-            auxiliary_size if has_auxiliary else 0,
+            fused_size if has_auxiliary else 0,
             self.n_classes,
             hidden_size,
         )
         if has_auxiliary:
             self.context_projection = make_mlp(context_size, projection_size, hidden_size)
-            self.auxiliary_projection = make_mlp(auxiliary_size, projection_size, hidden_size)
+            self.auxiliary_projection = make_mlp(fused_size, projection_size, hidden_size)
         else:
             self.context_projection = self.auxiliary_projection = None
 
@@ -202,10 +217,12 @@ class FrontDoorNetwork(nn.Module):
     def _auxiliary_features(self, X):
         """Per-modality auxiliary features and their fusion ``z_a``."""
         per_modality = {name: self.auxiliary_encoders[name](X[name]) for name in self.auxiliary}
-        if self.auxiliary_fusion is None:
+        if len(self.auxiliary) == 1:
             fused = per_modality[self.auxiliary[0]]
         else:
-            fused = self.auxiliary_fusion(torch.cat([per_modality[n] for n in self.auxiliary], dim=1))
+            fused = torch.cat([per_modality[n] for n in self.auxiliary], dim=1)
+            if self.auxiliary_fusion is not None:
+                fused = self.auxiliary_fusion(fused)
         return per_modality, fused
 
     def encode(self, X):
@@ -262,7 +279,7 @@ class FrontDoorNetwork(nn.Module):
         if not self.auxiliary:
             outputs["logits"] = self.head(m, None, None)
             outputs["modality_logits"] = {self.predominant: self.diagnostic_heads[self.predominant](m.detach())}
-            outputs["mediator_logits"] = self.mediator_diagnostic_head(m.detach())
+            outputs["mediator_logits"] = self.mediator_diagnostic_head(scale_gradient(m, self.unimodal_weight))
             return outputs
         r, z = features["context"], features["auxiliary"]
         outputs.update(context=r, auxiliary=z, logits=self.head(m, r, z))
@@ -291,9 +308,9 @@ class FrontDoorNetwork(nn.Module):
             self.predominant: self.diagnostic_heads[self.predominant](torch.cat([m, r], dim=1).detach())
         }
         for name, feats in features["per_modality"].items():
-            modality_logits[name] = self.diagnostic_heads[name](feats.detach())
+            modality_logits[name] = self.diagnostic_heads[name](scale_gradient(feats, self.unimodal_weight))
         outputs["modality_logits"] = modality_logits
-        outputs["mediator_logits"] = self.mediator_diagnostic_head(m.detach())
+        outputs["mediator_logits"] = self.mediator_diagnostic_head(scale_gradient(m, self.unimodal_weight))
         return outputs
 
     # ---------------------------------------------------------------- dictionary
@@ -343,7 +360,7 @@ class FrontDoorNetwork(nn.Module):
         self : FrontDoorNetwork
             The network; without an auxiliary modality nothing is built.
         """
-        if not self.auxiliary:
+        if not self.auxiliary or self.direct_terms:
             return self
         n = len(X[self.predominant])
         contexts, auxiliaries = [], []
@@ -409,6 +426,11 @@ class FrontDoorNetwork(nn.Module):
         features = self.encode(X)
         if not self.auxiliary:
             return self.head(features["mediator"], None, None).softmax(dim=-1)
+        if self.direct_terms:
+            m = features["mediator"]
+            conditional = self.head(m, features["context"], features["auxiliary"]).softmax(dim=-1) if beta < 1 else 0.0
+            pearl = self.mediator_diagnostic_head(m).softmax(dim=-1) if beta > 0 else 0.0
+            return beta * pearl + (1.0 - beta) * conditional
         contexts, dict_aux, weights = self.dictionary.entries(prototypes=approximation == "prototypes")
         z = features["auxiliary"]
         log_attention = self._log_attention(z, contexts, dict_aux, weights) if beta < 1.0 else None

@@ -1,15 +1,17 @@
 """Model selection that knows which parameters act at prediction time only.
 
-:class:`FrontDoorBetaSearchCV` cross-validates the front-door classifier's ``beta`` (and
-anything else that only changes prediction) with one network per fold: every β is scored on
-the same fitted fold model, so a ``k``-fold search over ``B`` values trains ``k + 1``
-networks where :class:`~sklearn.model_selection.GridSearchCV` trains ``k × B + 1``.
+:class:`FrontDoorBetaSearchCV` cross-validates the front-door classifier's ``beta`` (and,
+optionally, the declared role of the auxiliary modality) with one network per fold and role:
+every β is scored on the same fitted fold model, so a ``k``-fold search over ``B`` values and
+``R`` roles trains ``k × R + 1`` networks where :class:`~sklearn.model_selection.GridSearchCV`
+trains ``k × R × B + 1``.
 """
 
 import numbers
 import time
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
@@ -37,10 +39,10 @@ def _rows(X):
     return np.asarray(X)
 
 
-def _fit_and_score_betas(estimator, X, y, train, test, betas, scorer, sample_weight):
-    """Fit one clone on ``train`` and score it on ``test`` for every β (no refit in between)."""
+def _fit_and_score_betas(estimator, X, y, train, test, betas, scorer, sample_weight, role=None):
+    """Fit one clone (with the role, if given) on ``train`` and score it on ``test`` for every β (no refit in between)."""
     start = time.perf_counter()
-    fitted = clone(estimator)
+    fitted = clone(estimator) if role is None else clone(estimator).set_params(auxiliary=role)
     fit_params = {} if sample_weight is None else {"sample_weight": _safe_indexing(sample_weight, train)}
     fitted.fit(_safe_indexing(X, train), _safe_indexing(y, train), **fit_params)
     fit_time = time.perf_counter() - start
@@ -62,6 +64,14 @@ class FrontDoorBetaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     :class:`~sklearn.model_selection.LeaveOneGroupOut`, each fold holds out whole
     environments, so the chosen β is the one that generalises to unseen environments.
 
+    With ``roles=("view", "confounder")`` the declared role of the auxiliary modality is
+    chosen too (one network per fold and role): whether the auxiliary modality reads a
+    confounder cannot be told from the data of one environment, but held-out environments
+    can show which role generalises. Without environments (plain k-fold) every fold comes
+    from the training distribution, which rewards whatever predicts best there, confounder or
+    not: the choice then only says which role fits the training distribution, not which
+    one is robust.
+
     Parameters
     ----------
     estimator : FrontDoorMultimodalClassifier or None, default=None
@@ -69,6 +79,8 @@ class FrontDoorBetaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         ``FrontDoorMultimodalClassifier()``.
     betas : array-like of float, default=(0.0, 0.25, 0.5, 0.75, 1.0)
         Candidate values of ``beta``, each in [0, 1].
+    roles : list of {"view", "confounder"} or None, default=None
+        Candidate values of the estimator's ``auxiliary``; None keeps the estimator's own.
     cv : int, cross-validation generator or iterable, default=5
         As in :class:`~sklearn.model_selection.GridSearchCV` (stratified k-fold for an int).
     scoring : str, callable or None, default=None
@@ -84,13 +96,18 @@ class FrontDoorBetaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     cv_results_ : dict of str to ndarray
-        One entry per β: ``param_beta``, ``params``, ``mean_test_score``, ``std_test_score``,
-        ``rank_test_score``, ``split<k>_test_score``, and per fold ``mean_fit_time`` /
-        ``mean_score_time`` (shared by every β, as one fit serves them all).
+        One entry per (role, β): ``param_auxiliary``, ``param_beta``, ``params``,
+        ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
+        ``split<k>_test_score``, and ``mean_fit_time`` / ``mean_score_time`` (shared by the
+        βs of a role, as one fit serves them all).
     best_index_ : int
-        Index of the best β in ``cv_results_`` (ties go to the first).
+        Index of the best candidate in ``cv_results_`` (ties go to the first).
     best_beta_ : float
         The chosen β.
+    best_role_ : {"view", "confounder"}
+        The chosen role of the auxiliary modality.
+    best_params_ : dict
+        ``{"auxiliary": best_role_, "beta": best_beta_}``.
     best_score_ : float
         Its mean cross-validated score.
     best_estimator_ : FrontDoorMultimodalClassifier
@@ -98,7 +115,7 @@ class FrontDoorBetaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     n_splits_ : int
         Number of folds.
     n_fits_ : int
-        Networks trained: ``n_splits_`` (+ 1 with ``refit``).
+        Networks trained: ``n_splits_`` per role (+ 1 with ``refit``).
     classes_ : ndarray
         Class labels of the refit estimator.
 
@@ -123,6 +140,7 @@ class FrontDoorBetaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "estimator": [FrontDoorMultimodalClassifier, None],
         "betas": ["array-like"],
+        "roles": [list, tuple, None],
         "cv": ["cv_object"],
         "scoring": [str, callable, None],
         "refit": ["boolean"],
@@ -131,10 +149,19 @@ class FrontDoorBetaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     }
 
     def __init__(
-        self, estimator=None, betas=(0.0, 0.25, 0.5, 0.75, 1.0), cv=5, scoring=None, refit=True, n_jobs=None, verbose=0
+        self,
+        estimator=None,
+        betas=(0.0, 0.25, 0.5, 0.75, 1.0),
+        roles=None,
+        cv=5,
+        scoring=None,
+        refit=True,
+        n_jobs=None,
+        verbose=0,
     ):
         self.estimator = estimator
         self.betas = betas
+        self.roles = roles
         self.cv = cv
         self.scoring = scoring
         self.refit = refit
@@ -149,6 +176,15 @@ class FrontDoorBetaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if betas.size == 0 or not np.isfinite(betas).all() or (betas < 0).any() or (betas > 1).any():
             raise ValueError(f"betas must be a non-empty list of real numbers in [0, 1], got {self.betas!r}.")
         return [float(b) for b in betas]
+
+    def _roles(self, estimator):
+        if self.roles is None:
+            return [estimator.auxiliary]
+        roles = list(self.roles)
+        bad = [r for r in roles if r not in ("view", "confounder")]
+        if not roles or bad or len(set(roles)) != len(roles):
+            raise ValueError(f"roles must list distinct values among 'view' and 'confounder', got {self.roles!r}.")
+        return roles
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, groups=None, sample_weight=None):
@@ -184,34 +220,47 @@ class FrontDoorBetaSearchCV(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         cv = check_cv(self.cv, y, classifier=True)
         scorer = check_scoring(estimator, scoring=self.scoring)
         splits = list(cv.split(np.zeros((len(y), 1)), y, groups))
+        roles = self._roles(estimator)
+        role_given = self.roles is not None
         out = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
-            delayed(_fit_and_score_betas)(estimator, X, y, train, test, betas, scorer, sample_weight)
+            delayed(_fit_and_score_betas)(
+                estimator, X, y, train, test, betas, scorer, sample_weight, role if role_given else None
+            )
+            for role in roles
             for train, test in splits
         )
-        scores = np.array([o[0] for o in out])  # (n_splits, n_betas)
-        fit_times = np.array([o[1] for o in out])
-        score_times = np.array([o[2] for o in out])
+        k = len(splits)
+        # (n_splits, n_roles * n_betas): the βs of the first role, then of the next
+        scores = np.hstack([np.array([o[0] for o in out[r * k : (r + 1) * k]]) for r in range(len(roles))])
+        fit_times = np.repeat([np.mean([o[1] for o in out[r * k : (r + 1) * k]]) for r in range(len(roles))], len(betas))
+        score_times = np.repeat(
+            [np.mean([o[2] for o in out[r * k : (r + 1) * k]]) / len(betas) for r in range(len(roles))], len(betas)
+        )
         mean = scores.mean(axis=0)
+        candidates = [(role, beta) for role in roles for beta in betas]
         results = {
-            "param_beta": np.asarray(betas),
-            "params": [{"beta": b} for b in betas],
+            "param_auxiliary": np.asarray([role for role, _ in candidates], dtype=object),
+            "param_beta": np.asarray([beta for _, beta in candidates]),
+            "params": [{"auxiliary": role, "beta": beta} for role, beta in candidates],
             "mean_test_score": mean,
             "std_test_score": scores.std(axis=0),
-            "rank_test_score": (np.argsort(np.argsort(-mean, kind="stable"), kind="stable") + 1).astype(np.int32),
-            "mean_fit_time": np.full(len(betas), fit_times.mean()),
-            "mean_score_time": np.full(len(betas), score_times.mean() / len(betas)),
+            "rank_test_score": rankdata(-mean, method="min").astype(np.int32),  # ties share a rank, as in GridSearchCV
+            "mean_fit_time": fit_times,
+            "mean_score_time": score_times,
         }
-        for k in range(len(splits)):
-            results[f"split{k}_test_score"] = scores[k]
+        for i in range(k):
+            results[f"split{i}_test_score"] = scores[i]
         self.cv_results_ = results
         self.best_index_ = int(np.argmax(mean))
-        self.best_beta_ = betas[self.best_index_]
+        self.best_role_, self.best_beta_ = candidates[self.best_index_]
+        self.best_params_ = {"auxiliary": self.best_role_, "beta": self.best_beta_}
         self.best_score_ = float(mean[self.best_index_])
-        self.n_splits_ = len(splits)
-        self.n_fits_ = len(splits)
+        self.n_splits_ = k
+        self.n_fits_ = k * len(roles)
         if self.refit:
             fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
-            self.best_estimator_ = clone(estimator).set_params(beta=self.best_beta_).fit(X, y, **fit_params)
+            best = clone(estimator).set_params(**self.best_params_)
+            self.best_estimator_ = best.fit(X, y, **fit_params)
             self.classes_ = self.best_estimator_.classes_
             self.n_fits_ += 1
         return self

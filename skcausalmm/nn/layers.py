@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["GradientReversal", "InputStandardizer", "gradient_reversal", "make_mlp"]
+__all__ = ["GradientReversal", "InputStandardizer", "gradient_reversal", "make_mlp", "scale_gradient"]
 
 
 class _GradientReversalFunction(torch.autograd.Function):
@@ -38,6 +38,28 @@ def gradient_reversal(inputs, coefficient=1.0):
         ``inputs`` unchanged (a view).
     """
     return _GradientReversalFunction.apply(inputs, coefficient)
+
+
+def scale_gradient(inputs, scale):
+    """Identity whose backward pass multiplies the gradient by ``scale`` (0 detaches, 1 is the identity).
+
+    Parameters
+    ----------
+    inputs : torch.Tensor
+        Any tensor.
+    scale : float
+        Scale of the gradient that flows back through ``inputs``.
+
+    Returns
+    -------
+    outputs : torch.Tensor
+        A tensor equal to ``inputs``.
+    """
+    if scale == 0:
+        return inputs.detach()
+    if scale == 1:
+        return inputs
+    return inputs.detach() + scale * (inputs - inputs.detach())
 
 
 class GradientReversal(nn.Module):

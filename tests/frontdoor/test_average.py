@@ -94,7 +94,7 @@ def test_estimator_default_is_prototypes_and_exact_available():
     X = {"t": (rng.normal(size=(n, 5)) + y[:, None]).astype(np.float32),
          "u": (rng.normal(size=(n, 4)) + 0.5 * y[:, None]).astype(np.float32)}
     clf = FrontDoorMultimodalClassifier(
-        predominant="t", mediator_size=8, context_size=8, auxiliary_size=8, projection_size=8, hidden_size=16,
+        predominant="t", auxiliary="confounder", mediator_size=8, context_size=8, auxiliary_size=8, projection_size=8, hidden_size=16,
         max_epochs=3, batch_size=64, lr=1e-2, random_state=0, n_prototypes=16,
     ).fit(X, y)
     assert clf.approximation == "prototypes"

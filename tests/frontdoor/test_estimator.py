@@ -53,7 +53,7 @@ def table_data():
 @pytest.fixture(scope="module")
 def fitted(table_data):
     X, y = table_data
-    return _tiny(predominant="table").fit(X, y)
+    return _tiny(predominant="table", auxiliary="confounder").fit(X, y)
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -63,9 +63,14 @@ def test_fits_image_and_table(image_table, container):
     clf = _tiny(predominant="image", max_epochs=2).fit(container(X), y)
     assert clf.predominant_modality_ == "image"
     assert clf.auxiliary_modalities_ == ["tabular"]
-    assert clf.adversary_objective_ == "confusion" and clf.adversary_weight_ == 40.0
-    assert clf.mediator_normalization_ is None
-    reversal = _tiny(predominant="image", max_epochs=1, adversary_objective="reversal").fit(X, y)
+    # the default role: a view of the same object, nothing to strip, each modality's head trains its encoder
+    assert clf.auxiliary_role_ == "view" and clf.adversary_weight_ == 0.0 and clf.unimodal_weight_ == 1.0
+    assert clf.shared_trunk_ and not clf.net_.module_.dictionary.built
+    confounder = _tiny(predominant="image", max_epochs=1, auxiliary="confounder").fit(X, y)
+    assert confounder.adversary_objective_ == "decorrelation" and confounder.adversary_weight_ == 20.0
+    assert not confounder.conditional_adversary_ and confounder.unimodal_weight_ == 0.3 and not confounder.shared_trunk_
+    assert confounder.net_.module_.dictionary.built and confounder.mediator_normalization_ is None
+    reversal = _tiny(predominant="image", max_epochs=1, auxiliary="confounder", adversary_objective="reversal").fit(X, y)
     assert reversal.mediator_normalization_ == "layer" and reversal.adversary_weight_ == 5.0
     assert isinstance(clf.net_.module_, FrontDoorNetwork)
     proba = clf.predict_proba(container(X))
@@ -73,7 +78,8 @@ def test_fits_image_and_table(image_table, container):
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
     assert set(clf.predict(X)) <= set(y)
     assert set(clf.modality_contributions_) == {"image", "tabular"}
-    assert {"ce", "nce", "adv", "diag", "conf"} <= set(clf.history_[-1])
+    assert {"ce", "nce", "diag"} <= set(clf.history_[-1]) and "decor" not in clf.history_[-1]
+    assert {"ce", "nce", "diag", "decor"} <= set(confounder.history_[-1])
 
 
 def test_table_input_with_modalities_selector(table_data):
@@ -83,7 +89,7 @@ def test_table_input_with_modalities_selector(table_data):
     clf = _tiny(predominant="p", modalities={"p": slice(0, d), "a": slice(d, None)}, max_epochs=1)
     clf.fit(table, y)
     assert clf.auxiliary_modalities_ == ["a"] and clf.n_features_in_ == table.shape[1]
-    assert clf.mediator_normalization_ is None and clf.adversary_objective_ == "reversal"
+    assert clf.mediator_normalization_ is None and clf.adversary_weight_ == 0.0
     assert clf.predict(table).shape == y.shape
 
 
@@ -254,6 +260,7 @@ def test_options_fit(table_data, objective, dictionary):
     X, y = table_data
     clf = _tiny(
         predominant="table",
+        auxiliary="confounder",
         adversary_objective=objective,
         dictionary=dictionary,
         dictionary_size=16,
@@ -273,7 +280,7 @@ def _mechanism(n_train, max_epochs):
     test_out = make_confounded_multimodal(1000, confounding=0.0, predominant="table", random_state=2)
     common = dict(max_epochs=max_epochs, random_state=0, batch_size=256)
     late = LateFusionClassifier(**common).fit(train.data, train.target)
-    fd = FrontDoorMultimodalClassifier(predominant="table", dictionary_size=500, **common)
+    fd = FrontDoorMultimodalClassifier(predominant="table", auxiliary="confounder", dictionary_size=500, **common)
     fd.fit(train.data, train.target)
     acc = {"late_out": late.score(test_out.data, test_out.target)}
     for name, data in (("in", test_in), ("out", test_out)):

@@ -381,9 +381,9 @@ def test_decorrelation_objective_trains_without_an_adversary_network():
 
     tr = make_confounded_multimodal(1500, predominant="table", random_state=0)
     te = make_confounded_multimodal(1500, predominant="table", random_state=1)
-    common = dict(predominant="table", max_epochs=15, random_state=0, conditional_adversary=False)
+    common = dict(predominant="table", max_epochs=15, random_state=0, auxiliary="confounder")
     plain = FrontDoorMultimodalClassifier(adversary_weight=0.0, **common).fit(tr.data, tr.target)
-    decor = FrontDoorMultimodalClassifier(adversary_objective="decorrelation", adversary_weight=20.0, **common)
+    decor = FrontDoorMultimodalClassifier(**common)  # the role's objective: decorrelation, weight 20
     decor.fit(tr.data, tr.target)
     assert decor.net_.module_.adversary is None and "decor" in decor.history_[-1]
     before = mediator_diagnostics(plain, te.data, te.target, variables={"trace": te.trace, "content": te.content})
@@ -400,7 +400,7 @@ def test_shared_trunk_reads_mediator_and_context_off_one_encoder():
     y = (X["p"][:, 0] > 0).astype(int)
     common = dict(predominant="p", max_epochs=2, hidden_size=8, mediator_size=4, context_size=6, random_state=0)
     shared = FrontDoorMultimodalClassifier(shared_trunk=True, **common).fit(X, y)
-    separate = FrontDoorMultimodalClassifier(**common).fit(X, y)
+    separate = FrontDoorMultimodalClassifier(shared_trunk=False, **common).fit(X, y)
     net = shared.net_.module_
     assert net.context_encoder is None and separate.net_.module_.context_encoder is not None
     features = net.encode({k: torch.from_numpy(v) for k, v in X.items()})

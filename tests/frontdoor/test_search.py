@@ -84,3 +84,21 @@ def test_bad_betas(betas):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_roles_and_beta_chosen_together_with_one_network_per_fold_and_role():
+    X, y = _data()
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    CountingFrontDoor.fits = 0
+    search = FrontDoorBetaSearchCV(_clf(CountingFrontDoor), betas=BETAS, roles=["view", "confounder"], cv=cv)
+    search.fit(X, y)
+    assert CountingFrontDoor.fits == search.n_fits_ == 2 * 2 + 1
+    assert list(search.cv_results_["param_auxiliary"]) == ["view"] * 3 + ["confounder"] * 3
+    assert list(search.cv_results_["param_beta"]) == BETAS * 2
+    assert search.best_params_ == {"auxiliary": search.best_role_, "beta": search.best_beta_}
+    assert search.best_estimator_.auxiliary == search.best_role_ == search.best_estimator_.auxiliary_role_
+    # the same scores as GridSearchCV over both parameters
+    grid = GridSearchCV(_clf(), {"auxiliary": ["view", "confounder"], "beta": BETAS}, cv=cv).fit(ModalityDict(X), y)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], grid.cv_results_["mean_test_score"])
+    with pytest.raises(ValueError, match="roles must list"):
+        FrontDoorBetaSearchCV(_clf(), roles=["view", "collider"]).fit(X, y)

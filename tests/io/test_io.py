@@ -242,7 +242,8 @@ def test_round_trip_every_estimator(cls, tmp_path, no_unpickling):
 @pytest.mark.parametrize("predominant", ["auto", "b"])
 def test_front_door_round_trip_with_beta_after_load(predominant, tmp_path):
     X, y = make_data()
-    est = small(FrontDoorMultimodalClassifier, predominant=predominant, dictionary="kmeans").fit(X, y)
+    est = small(FrontDoorMultimodalClassifier, predominant=predominant, auxiliary="confounder", dictionary="kmeans")
+    est.fit(X, y)
     loaded = load(save(est, tmp_path / "fd.zip"))
     assert loaded.predominant_modality_ == est.predominant_modality_
     assert loaded.net_.module_.dictionary.contexts.shape == est.net_.module_.dictionary.contexts.shape
@@ -253,6 +254,14 @@ def test_front_door_round_trip_with_beta_after_load(predominant, tmp_path):
         )
     pearl, conditional = loaded.front_door_terms(X)
     assert not np.allclose(pearl, conditional)  # the two endpoints differ, so the β check above can fail
+
+
+def test_front_door_view_role_round_trips_without_a_dictionary(tmp_path):
+    X, y = make_data()
+    est = small(FrontDoorMultimodalClassifier, predominant="a").fit(X, y)
+    assert est.auxiliary_role_ == "view" and not est.net_.module_.dictionary.built
+    loaded = load(save(est, tmp_path / "fd.zip"))
+    np.testing.assert_allclose(loaded.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -690,7 +699,7 @@ def test_encoding_refuses_non_data(value):
 
 def test_front_door_dictionary_of_the_wrong_width_is_refused(tmp_path):
     X, y = make_data()
-    est = small(FrontDoorMultimodalClassifier, predominant="a").fit(X, y)
+    est = small(FrontDoorMultimodalClassifier, predominant="a", auxiliary="confounder").fit(X, y)
     path = save(est, tmp_path / "fd.zip")
     key = "module.dictionary.contexts"
     rewrite(path, weights=lambda w: {**w, key: torch.zeros(w[key].shape[0], w[key].shape[1] + 3)})

@@ -51,7 +51,7 @@ from .._core.base import BaseMultimodalEstimator
 from .._core.data import AVAILABILITY_KEY
 from .._core.device import resolve_device
 from .._core.registry import estimator_class, estimator_name, known_names
-from .archive import HISTORY, META, WEIGHTS, parse_json, read_members, read_weights, write_archive
+from .archive import HISTORY, META, WEIGHTS, ModelFile, write_archive
 from .codec import SKLEARN_STATE, BadFile, Unencodable, decode, encode, is_reserved
 from .state import (
     FITTED_PREFIX,
@@ -307,8 +307,12 @@ def _history(decoded, member):
     return History(decoded)
 
 
-def _build(record, tensors, device, depth=0, where=""):
-    """Rebuild one estimator from its record and its tensors (``where``: the path of a nested one)."""
+def _build(record, tensors, weights, device, depth=0, where=""):
+    """Rebuild one estimator from its record and its tensors (``where``: the path of a nested one).
+
+    ``tensors`` maps the record's tensor names to their :class:`~skcausalmm.io.archive.TensorSpec`;
+    ``weights`` reads their bytes once they match the rebuilt network.
+    """
     label = META if not where else f"{META} ({where.rstrip('.')})"
     if not isinstance(record, dict):
         raise ValueError(f"{label} must hold a JSON object.")
@@ -388,7 +392,9 @@ def _build(record, tensors, device, depth=0, where=""):
     if stray:
         raise ValueError(f"{WEIGHTS}: unexpected tensors under {where}{FITTED_PREFIX}.{stray[0]}.")
     for key, body in nested.items():
-        child = _build(body, groups[FITTED_PREFIX].get(key, {}), estimator.device_, depth + 1, f"{where}fitted.{key}.")
+        child = _build(
+            body, groups[FITTED_PREFIX].get(key, {}), weights, estimator.device_, depth + 1, f"{where}fitted.{key}."
+        )
         setattr(estimator, key, child)
     try:
         estimator._restore_fitted_state()
@@ -403,8 +409,8 @@ def _build(record, tensors, device, depth=0, where=""):
             net.initialize()
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
         raise ValueError(f"{label}: the network of {name} cannot be rebuilt from the saved settings: {exc}") from None
-    load_weights(net, groups, where)
-    load_optimizers(net, optimizers, groups[OPTIMIZER_PREFIX], where)
+    load_weights(net, groups, weights, where)
+    load_optimizers(net, optimizers, groups[OPTIMIZER_PREFIX], weights, where)
     net.module_.eval()
     estimator.net_ = net
     _check_runs(estimator)
@@ -415,6 +421,8 @@ def _build(record, tensors, device, depth=0, where=""):
             raise ValueError(f"{label}: the top-level history belongs in {HISTORY}.")
         try:
             history = _history(decode(record["history"], f"{where}history"), f"{label}: history")
+        except RecursionError:
+            raise ValueError(f"{label}: the history is nested too deeply.") from None
         except BadFile as exc:
             raise ValueError(f"{label}: {exc}") from None
     net.history_ = history
@@ -457,7 +465,9 @@ def load(path, *, device=None):
         modules), has an unknown format version, holds invalid parameters or
         attributes, weights whose keys, shapes or dtypes do not match the
         rebuilt network, or an optimiser state that does not match the
-        rebuilt optimiser.
+        rebuilt optimiser; or if a member exceeds the size limits of
+        :mod:`skcausalmm.io.archive` (checked before it is read: a tensor's
+        bytes are read only once its name, shape and dtype match the network).
 
     See Also
     --------
@@ -478,8 +488,12 @@ def load(path, *, device=None):
     ('MLAClassifier', ['no', 'yes'], 'cpu')
     """
     path = os.fspath(path)
-    members = read_members(path)
-    meta = parse_json(members[META], META)
+    with ModelFile(path) as archive:
+        return _load(archive, device)
+
+
+def _load(archive, device):
+    meta = archive.read_json(META)
     if not isinstance(meta, dict):
         raise ValueError(f"{META} must hold a JSON object.")
     if meta.get("format") != FORMAT_NAME:
@@ -502,11 +516,13 @@ def load(path, *, device=None):
     record = {k: v for k, v in meta.items() if k not in ("format", "format_version", "skcausalmm_version")}
     if "history" in record:
         raise ValueError(f"{META}: the top-level history belongs in {HISTORY}.")
-    estimator = _build(record, read_weights(members[WEIGHTS]), device)
+    weights = archive.weights()
+    estimator = _build(record, weights.specs, weights, device)
+    weights.finish()
 
-    if HISTORY in members:
+    if HISTORY in archive:
         try:
-            decoded = decode(parse_json(members[HISTORY], HISTORY), "history")
+            decoded = decode(archive.read_json(HISTORY), "history")
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise ValueError(f"{HISTORY}: {exc}") from None
         history = _history(decoded, HISTORY)

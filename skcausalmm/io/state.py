@@ -4,7 +4,7 @@ The weights member holds the state dicts of the network (``module.``), the fixed
 layer (``standardizer.``) and the loss (``criterion.``), the optimiser state's tensors
 (``optimizer.<name>.<index>.<key>``) and the tensors of nested estimators
 (``fitted.<attribute>.``); the optimiser state's structure is JSON. Loading checks every
-key, shape and dtype against the rebuilt net.
+key, shape and dtype against the rebuilt net before the tensor's bytes are read.
 """
 
 import math
@@ -14,7 +14,7 @@ import warnings
 
 import torch
 
-from .archive import META, WEIGHTS
+from .archive import META, WEIGHTS, TensorSpec
 from .codec import Unencodable, encode
 
 __all__ = ["FITTED_PREFIX", "OPTIMIZER_PREFIX", "group_tensors", "load_optimizers", "load_weights", "optimizer_state", "state_tensors"]
@@ -25,6 +25,9 @@ _PARTS = (("module", "module_"), ("standardizer", "standardizer_"), ("criterion"
 #: Prefix of the optimiser state's tensors, and of the tensors of nested estimators.
 OPTIMIZER_PREFIX = "optimizer"
 FITTED_PREFIX = "fitted"
+
+#: Most state tensors one parameter's optimiser state may hold (Adam with amsgrad has four).
+_MAX_STATE_TENSORS = 8
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -106,26 +109,60 @@ def group_tensors(tensors, where):
             groups[prefix][rest] = value
     return groups
 
-def load_weights(net, groups, where=""):
+def _sized_from_file(module, key):
+    """Whether ``key`` names a saved buffer that the module leaves None until it is fitted or loaded.
+
+    Such a buffer (e.g. the front-door dictionary) takes the saved tensor's shape when it is
+    loaded; the module's own ``_load_from_state_dict`` checks it.
+    """
+    path, _, name = key.rpartition(".")
+    try:
+        owner = module.get_submodule(path)
+    except AttributeError:
+        return False
+    return (
+        name in owner._buffers
+        and owner._buffers[name] is None
+        and name not in getattr(owner, "_non_persistent_buffers_set", ())
+    )
+
+
+def load_weights(net, groups, weights, where=""):
+    """Load the network parts' tensors: every name, shape and dtype is checked first, then the bytes are read.
+
+    ``groups`` holds :class:`~skcausalmm.io.archive.TensorSpec` entries (from the weights header);
+    ``weights`` (a :class:`~skcausalmm.io.archive.Weights`) reads them once all parts match the
+    rebuilt network, so a file makes ``load`` read no more than the network holds, but for the
+    buffers a module sizes from the file (left None until then), which the weights limit bounds.
+    """
     for prefix, attribute in _PARTS:
-        target = getattr(net, attribute)
-        expected = target.state_dict()
+        expected = getattr(net, attribute).state_dict()
         given = groups[prefix]
         missing = [k for k in expected if k not in given]
         if missing:
             raise ValueError(f"{WEIGHTS} does not match the rebuilt network: {where}{prefix}.{missing[0]} is missing.")
         for key, value in given.items():
-            if key in expected:
-                if tuple(value.shape) != tuple(expected[key].shape):
-                    raise ValueError(
-                        f"{WEIGHTS} does not match the rebuilt network: {where}{prefix}.{key} has shape "
-                        f"{tuple(value.shape)}, the network expects {tuple(expected[key].shape)}."
-                    )
-                if value.dtype != expected[key].dtype:
-                    raise ValueError(
-                        f"{WEIGHTS} does not match the rebuilt network: {where}{prefix}.{key} has dtype "
-                        f"{value.dtype}, the network expects {expected[key].dtype}."
-                    )
+            if key not in expected:
+                if _sized_from_file(getattr(net, attribute), key):
+                    continue  # the module checks it as it loads it; the weights limit bounds it
+                raise ValueError(
+                    f"{WEIGHTS} does not match the rebuilt network: unexpected tensor '{where}{prefix}.{key}' "
+                    f"(the {prefix} has no such parameter or buffer)."
+                )
+            if tuple(value.shape) != tuple(expected[key].shape):
+                raise ValueError(
+                    f"{WEIGHTS} does not match the rebuilt network: {where}{prefix}.{key} has shape "
+                    f"{tuple(value.shape)}, the network expects {tuple(expected[key].shape)}."
+                )
+            if value.dtype != expected[key].dtype:
+                raise ValueError(
+                    f"{WEIGHTS} does not match the rebuilt network: {where}{prefix}.{key} has dtype "
+                    f"{value.dtype}, the network expects {expected[key].dtype}."
+                )
+    tensors = weights.read([spec for prefix, _ in _PARTS for spec in groups[prefix].values()])
+    for prefix, attribute in _PARTS:
+        target = getattr(net, attribute)
+        given = {key: tensors[spec.name] for key, spec in groups[prefix].items()}
         try:
             target.load_state_dict(given, strict=True)
         except RuntimeError as exc:
@@ -197,11 +234,20 @@ def _optimizer_state_dict(optimizer, opt_name, body, tensors, where):
                 f"its parameter has {shapes[index]}."
             )
         state[index][entry] = value
+        if sum(isinstance(v, TensorSpec) for v in state[index].values()) > _MAX_STATE_TENSORS:
+            raise ValueError(
+                f"{WEIGHTS}: the optimiser state of parameter {index} of {where}optimizer.{opt_name} holds more "
+                f"than {_MAX_STATE_TENSORS} tensors."
+            )
     return {"state": state, "param_groups": groups}
 
 
-def load_optimizers(net, spec, tensors, where=""):
-    """Restore the optimiser state saved with the net (a version-1 file has none: the optimiser stays fresh)."""
+def load_optimizers(net, spec, tensors, weights, where=""):
+    """Restore the optimiser state saved with the net (a version-1 file has none: the optimiser stays fresh).
+
+    ``tensors`` holds :class:`~skcausalmm.io.archive.TensorSpec` entries; ``weights`` reads them once
+    the state around them matches the rebuilt optimiser.
+    """
     if spec is None:
         if tensors:
             raise ValueError(
@@ -230,6 +276,12 @@ def load_optimizers(net, spec, tensors, where=""):
             raise ValueError(f"{WEIGHTS}: the optimiser tensors do not match the JSON (e.g. optimizer.{lost[0]}).")
         optimizer = getattr(net, opt_name + "_")
         state_dict = _optimizer_state_dict(optimizer, opt_name, body, per_optimizer[opt_name], where)
+        specs = [v for entries in state_dict["state"].values() for v in entries.values() if isinstance(v, TensorSpec)]
+        loaded = weights.read(specs)
+        for entries in state_dict["state"].values():
+            for key, value in entries.items():
+                if isinstance(value, TensorSpec):
+                    entries[key] = loaded[value.name]
         try:
             optimizer.load_state_dict(state_dict)
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:

@@ -493,7 +493,7 @@ def test_the_payload_would_run_if_unpickled(tmp_path):
     "tamper, message",
     [
         (lambda w: {k: v for k, v in w.items() if k != "module.head.weight"}, "module.head.weight is missing"),
-        (lambda w: {**w, "module.evil": torch.zeros(2)}, "Unexpected key"),
+        (lambda w: {**w, "module.evil": torch.zeros(2)}, "unexpected tensor 'module.evil'"),
         (lambda w: {**w, "evil.state": torch.zeros(2)}, "unexpected tensor 'evil.state'"),
         (lambda w: {**w, "optimizer.state": torch.zeros(2)}, "optimizer"),
         (lambda w: {**w, "fitted.classes_.module.x": torch.zeros(2)}, "unexpected tensors under fitted.classes_"),
@@ -948,7 +948,11 @@ def _first_group(meta):
     [
         (None, lambda w: {k: v for k, v in w.items() if k != "optimizer.optimizer.0.exp_avg"}, "do not match the JSON"),
         (None, lambda w: {**w, "optimizer.optimizer.0.exp_avg": torch.zeros(3)}, "has shape"),
-        (None, lambda w: {**w, "optimizer.optimizer.0.exp_avg": torch.full((1,), float("inf"))}, "NaN or infinite"),
+        (
+            None,
+            lambda w: {**w, "optimizer.optimizer.0.exp_avg": torch.full_like(w["optimizer.optimizer.0.exp_avg"], np.inf)},
+            "NaN or infinite",
+        ),
         (lambda m: _set(m["net"], "optimizers", None) and m, None, "describes no optimiser state"),
         (lambda m: _set(m["net"], "optimizers", {"evil": {}}) and m, None, "must map the net's optimisers"),
         (lambda m: _set(_first_group(m), "lr", "fast") and m, None, "'lr' has the wrong kind"),

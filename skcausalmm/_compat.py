@@ -8,9 +8,24 @@ imported here only, so that a change in scikit-learn is fixed in one file;
 pyproject pins the scikit-learn range this package is tested with.
 """
 
+import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval as _Interval
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+
+class Interval(_Interval):
+    """scikit-learn's ``Interval`` constraint, refusing booleans.
+
+    ``True`` is an ``Integral`` (and a ``Real``) in Python, so scikit-learn's
+    constraint accepts ``hidden_size=True`` as 1; a boolean given for a number
+    is a mistake, and a parameter that takes booleans says so with the
+    ``"boolean"`` constraint.
+    """
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 try:  # the thread count scikit-learn's OpenMP code uses (a fitted KMeans rebuilt from a model file needs it)
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads

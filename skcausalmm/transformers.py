@@ -1,16 +1,24 @@
 """Per-modality preprocessing: scikit-learn transformers applied to single modalities."""
 
+import contextlib
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import StrOptions
-from ._core.validation import ModalityDict, _check_one, _rows, _to_numpy, check_modality_name, check_same_length
+from ._core.validation import (
+    FLATTENED_MODALITIES_ATTR,
+    ModalityDict,
+    _check_one,
+    _rows,
+    _to_numpy,
+    check_modality_name,
+    check_same_length,
+)
 
 __all__ = ["ModalityTransformer"]
 
@@ -54,6 +62,20 @@ def _missing_rows(values):
 
 def _take(values, rows):
     return values.iloc[rows] if hasattr(values, "iloc") else values[rows]
+
+
+@contextlib.contextmanager
+def _naming(name, transformer):
+    """Name the modality in an inner transformer's error (scikit-learn's messages do not know it)."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        message = f"Modality {name!r} ({type(transformer).__name__}): {exc}"
+        try:
+            named = type(exc)(message)
+        except Exception:  # an exception type with another signature
+            named = (TypeError if isinstance(exc, TypeError) else ValueError)(message)
+        raise named from exc
 
 
 class ModalityTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -213,7 +235,8 @@ class ModalityTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
                     f"Modality {name!r} is missing (all NaN) in every row; its transformer cannot be fitted."
                 )
             yp = None if y is None else _take(np.asarray(y), present)
-            self.transformers_[name] = clone(tr).fit(_take(data[name], present), yp)
+            with _naming(name, tr):
+                self.transformers_[name] = clone(tr).fit(_take(data[name], present), yp)
         return self
 
     # -------------------------------------------------------------- transform
@@ -268,7 +291,8 @@ class ModalityTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
                 continue
             present = ~missing[name]
             if present.any():
-                part = tr.transform(_take(values, present))
+                with _naming(name, tr):
+                    part = tr.transform(_take(values, present))
             else:  # every row missing: keep the fitted output width
                 part = np.empty((0, self._output_width(name, tr, values)), dtype=np.float32)
             if sp.issparse(part):
@@ -357,6 +381,11 @@ class ModalityTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
             DataFrame whose columns are :meth:`get_feature_names_out` (every
             modality flattened, side by side; the index of the first modality
             given as a DataFrame, if any); None leaves the setting unchanged.
+            The global ``sklearn.set_config(transform_output=...)`` does not
+            apply: flattening the modalities into one table must be asked
+            for. The estimators of this package refuse that table without
+            ``modalities=`` selectors, so a pipeline cannot silently train a
+            single-modality model on it.
 
         Returns
         -------
@@ -372,15 +401,16 @@ class ModalityTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         return self
 
     def _output(self):
-        setting = getattr(self, "_sklearn_output_config", {}).get("transform") or get_config()["transform_output"]
-        if setting not in _OUTPUTS:
-            raise ValueError(f"ModalityTransformer outputs {list(_OUTPUTS)}; transform_output={setting!r} is not one.")
-        return setting
+        # only an explicit set_output flattens: the global transform_output setting (a notebook-wide
+        # "pandas") would silently turn the modalities into one table for the next step
+        return getattr(self, "_sklearn_output_config", {}).get("transform") or "default"
 
     def _to_frame(self, out, X):
         index = next((v.index for v in X.values() if isinstance(v, (pd.DataFrame, pd.Series))), None)
         blocks = [array.reshape(array.shape[0], -1) for array in out.values()]
-        return pd.DataFrame(np.hstack(blocks), columns=self.get_feature_names_out(), index=index)
+        frame = pd.DataFrame(np.hstack(blocks), columns=self.get_feature_names_out(), index=index)
+        frame.attrs[FLATTENED_MODALITIES_ATTR] = list(out)  # an estimator refuses it as one table
+        return frame
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

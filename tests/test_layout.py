@@ -78,3 +78,19 @@ def test_shared_code_names_no_estimator_and_imports_no_family(folder):
 def test_tests_mirror_the_package():
     for folder in (*FAMILIES, *SHARED, "datasets"):
         assert list((TESTS / folder).glob("test_*.py")), f"tests/{folder}/ has no tests"
+
+
+def test_paths_named_in_the_docs_exist():
+    """The docs, the README and the docstrings point readers at test and benchmark files: those files exist."""
+    import re
+
+    root = PACKAGE.parent
+    sources = [root / "README.md", *sorted((root / "docs").glob("**/*.md")), *sorted(PACKAGE.glob("**/*.py"))]
+    missing = set()
+    for source in sources:
+        if "generated" in source.parts:
+            continue
+        for path in re.findall(r"\b((?:tests|benchmarks|examples|tools)/[\w/]+\.(?:py|sh))", source.read_text()):
+            if not (root / path).exists():
+                missing.add(f"{source.relative_to(root)}: {path}")
+    assert not missing, sorted(missing)

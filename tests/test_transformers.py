@@ -155,3 +155,49 @@ def test_set_output_pandas():
     assert isinstance(clone(pipe[0]).fit_transform(X), pd.DataFrame)
     with pytest.raises(ValueError, match="takes \\['default', 'pandas'\\]"):
         prep().set_output(transform="polars")
+
+
+def test_global_pandas_output_keeps_the_modalities():
+    """A notebook-wide transform_output="pandas" must not flatten the modalities for the classifier."""
+    from sklearn import config_context
+
+    X, y = make_data()
+    with config_context(transform_output="pandas"):
+        out = prep().fit_transform(X)
+        assert isinstance(out, ModalityDict) and sorted(out) == ["colour", "img", "tab"]
+        pipe = Pipeline([("prep", prep()), ("clf", LateFusionClassifier(**TINY))]).fit(X, y)
+        assert sorted(pipe[-1].modality_shapes_) == ["colour", "img", "tab"]
+        assert pipe[-1].modality_shapes_["img"] == (1, 4, 4)  # still an image, not flattened pixels
+
+
+def test_flattened_table_is_refused_by_a_classifier():
+    """Pipeline.set_output(transform="pandas") flattens explicitly; the classifier says so instead of
+    training a single-modality model on the table."""
+    X, y = make_data()
+    pipe = Pipeline([("prep", prep()), ("clf", LateFusionClassifier(**TINY))]).set_output(transform="pandas")
+    with pytest.raises(TypeError, match=r"flattened modalities \['tab', 'colour', 'img'\].*set_output"):
+        pipe.fit(X, y)
+    # with selectors the user splits the table explicitly: accepted
+    table = prep().set_output(transform="pandas").fit_transform(X)
+    clf = LateFusionClassifier(modalities={"tab": table.filter(like="tab__").columns.tolist(),
+                                           "rest": table.columns.drop(table.filter(like="tab__").columns).tolist()},
+                               **TINY).fit(table, y)
+    assert sorted(clf.modality_shapes_) == ["rest", "tab"]
+
+
+@pytest.mark.parametrize(
+    "block, match",
+    [
+        (np.array([[1.0, np.inf], [2.0, 3.0]]), "infinity"),
+        (np.array([[1 + 1j, 2], [3, 4]]), "Complex data"),
+        (np.array([["a", "b"], ["c", "d"]]), "could not convert string"),
+    ],
+    ids=["inf", "complex", "strings"],
+)
+def test_inner_transformer_errors_name_the_modality(block, match):
+    X = {"tab": block, "img": np.zeros((2, 1, 2, 2))}
+    with pytest.raises(ValueError, match=f"Modality 'tab' \\(StandardScaler\\): .*{match}"):
+        ModalityTransformer({"tab": StandardScaler()}).fit(X)
+    fitted = ModalityTransformer({"tab": StandardScaler()}).fit({**X, "tab": np.eye(2)})
+    with pytest.raises(ValueError, match=f"Modality 'tab' \\(StandardScaler\\): .*{match}"):
+        fitted.transform(X)

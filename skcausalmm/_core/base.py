@@ -41,6 +41,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
+from skorch.utils import to_device
 
 from .._compat import CallbackSupportMixin, Interval, StrOptions, _fit_context
 from ..nn.contract import check_contract
@@ -59,6 +60,7 @@ from .data import (
 )
 from .device import resolve_device
 from .net import MultimodalNet
+from .rng import seeded
 from .standardize import standardization_stats
 from .validation import check_modalities, split_missing
 
@@ -325,10 +327,9 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(2**31 - 1))
-        cuda = self.device_.startswith("cuda")
-        # Seed a forked RNG state: the caller's global torch RNG is left as it was.
-        with torch.random.fork_rng(devices=[torch.device(self.device_).index or 0] if cuda else []):
-            torch.manual_seed(seed)
+        # A forked, seeded RNG state: the caller's global torch RNG is left as it was, and fits in
+        # other threads wait (the global generator is shared by the process's threads).
+        with seeded(seed, self.device_):
             generator = torch.Generator().manual_seed(seed)
             X_t = self._to_tensors(data, availability, self.device_, sample_weight)
             y_t = torch.from_numpy(y).to(self.device_) if y is not None else None
@@ -370,7 +371,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
                 # rows read from memory maps are not loaded into memory for that
                 streamed = any(isinstance(v, MappedRows) for v in X_t.values())
                 net.train_split = None if streamed else predefined_split(TensorDictDataset(valid_ds.X, valid_ds.y))
-            self._check_finite(net)
+            self._check_finite(net, train_ds)
             net.module_.eval()
             with torch.no_grad():
                 # standardised on first use: nothing is computed for the modalities _after_fit does not read
@@ -416,16 +417,32 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             **self._net_params(),
         )
 
-    def _check_finite(self, net):
-        """Refuse to return a model whose training diverged."""
+    def _check_finite(self, net, dataset=None):
+        """Refuse to return a model whose training diverged.
+
+        Finite weights can still be large enough to overflow: the network is also run on the first
+        batch of ``dataset`` and every output must be finite.
+        """
         losses = net.history[:, "train_loss"] if len(net.history) and "train_loss" in net.history[-1] else []
-        bad_loss = any(not np.isfinite(v) for v in losses)
-        bad_weights = any(not torch.isfinite(p).all() for p in net.module_.parameters())
-        if bad_loss or bad_weights:
+        problem = None
+        if any(not np.isfinite(v) for v in losses):
+            problem = "non-finite training loss"
+        elif any(not torch.isfinite(p).all() for p in net.module_.parameters()):
+            problem = "non-finite network weights"
+        elif dataset is not None and len(dataset) > 0:
+            Xi, _ = next(iter(net.get_iterator(dataset, training=False)))
+            Xi = to_device(Xi, net.device)
+            was_training = net.module_.training
+            net.module_.eval()
+            with torch.no_grad():
+                out = net.forward_module(Xi)
+            net.module_.train(was_training)
+            values = out.values() if isinstance(out, dict) else [out]
+            if any(torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all() for v in values):
+                problem = "non-finite network outputs on training rows"
+        if problem:
             raise ValueError(
-                f"{type(self).__name__}: training diverged ("
-                + ("non-finite training loss" if bad_loss else "non-finite network weights")
-                + "). Likely causes: a learning rate too large for the optimiser (lr="
+                f"{type(self).__name__}: training diverged ({problem}). Likely causes: a learning rate too large for the optimiser (lr="
                 f"{self._optimization_params()['lr']!r}), inputs of extreme scale (use standardize=True), or extreme "
                 "class weights."
             )
@@ -697,6 +714,13 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseMultimodalEstimator):
             return self._predict_batch(module, X, availability, **params)
 
         proba = np.concatenate(self._map_batches(X, batch_proba)).astype(np.float64)
+        bad = ~np.isfinite(proba).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"{type(self).__name__}: the network gives non-finite class scores for rows "
+                f"{np.flatnonzero(bad)[:5].tolist()} (inputs far outside the training data's range overflow it, "
+                "or its training diverged); check those rows' values."
+            )
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 

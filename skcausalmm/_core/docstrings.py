@@ -83,6 +83,10 @@ SHARED_ATTRIBUTES = """\
         Number of columns (only for array or DataFrame input).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names (only for DataFrame input with string column names).
+    modality_feature_names_ : dict of str to ndarray
+        Column names of each modality given as a DataFrame in a dict (only
+        when there is one). Prediction refuses such a modality with its
+        columns reordered, renamed or missing.
     input_scaling_ : dict of str to (ndarray, ndarray) or None
         ``(mean, scale)`` of each modality's input standardisation (None with
         ``standardize=False``).

@@ -23,6 +23,7 @@ rows); :func:`split_missing` turns them into an availability mask and
 zero-filled arrays.
 """
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -38,6 +39,8 @@ __all__ = ["ModalityDict", "check_modalities", "split_missing"]
 
 #: Name of the single modality when a plain 2-D array is given without ``modalities``.
 DEFAULT_MODALITY = "X"
+# the DataFrame.attrs key with which ModalityTransformer marks its flattened pandas output
+FLATTENED_MODALITIES_ATTR = "skcausalmm_modalities"
 
 #: Bytes (counted as float64) that the chunked conversions and checks read at a time.
 CHUNK_BYTES = 8 * 2**20
@@ -87,7 +90,7 @@ class ModalityDict(SliceDict):
             if not isinstance(name, str):
                 raise TypeError(f"Modality names must be strings, got {name!r}.")
             if not hasattr(value, "shape"):
-                items[name] = np.asarray(value)
+                items[name] = _as_array(name, value)
         lengths = {name: _first_dim(name, value) for name, value in items.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(
@@ -114,7 +117,7 @@ class ModalityDict(SliceDict):
         if not isinstance(key, str):
             raise TypeError(f"Modality names must be strings, got {key!r}.")
         if not hasattr(value, "shape"):
-            value = np.asarray(value)
+            value = _as_array(key, value)
         length = _first_dim(key, value)
         if len(self) and self.keys() - {key} and length != self._len:
             raise ValueError(f"Modality {key!r} has {length} samples, but the other modalities have {self._len}.")
@@ -128,13 +131,20 @@ class ModalityDict(SliceDict):
             self[key] = value
 
     def __repr__(self):
-        parts = ", ".join(
-            f"{name}: {tuple(value.shape)}" for name, value in self.items()
-        )
+        parts = ", ".join(f"{name}: {tuple(value.shape)}" for name, value in self.items())
         return f"ModalityDict({{{parts}}})"
 
     def __eq__(self, other):
         return SliceDict.__eq__(self, other)
+
+    def __array__(self, dtype=None, copy=None):
+        # scikit-learn tools that need one 2-D array call np.asarray(X); say what works instead
+        raise TypeError(
+            f"A ModalityDict ({', '.join(map(repr, self))}) is not one array: this tool needs a single 2-D "
+            "table. Pass the table form instead: the modalities' columns side by side (e.g. "
+            "np.hstack of the flattened blocks) with the estimator's `modalities=` column selectors "
+            "(and `image_shapes=` for images); see the inputs guide, 'Tools that need one table'."
+        )
 
     __hash__ = None
 
@@ -142,6 +152,13 @@ class ModalityDict(SliceDict):
         # pickle would set the items before the instance's own state (the shared length);
         # rebuild through __init__ instead, so that copies sent to other processes are checked too
         return (type(self), (dict(self),))
+
+
+def _as_array(name, value):
+    try:
+        return np.asarray(value)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"Modality {name!r} is not a rectangular array: {exc}") from None
 
 
 def check_same_length(data):
@@ -195,9 +212,7 @@ def _to_numpy(name, value):
     try:
         return np.asarray(value)
     except Exception as exc:  # ragged lists and the like
-        raise TypeError(
-            f"Modality {name!r} could not be converted to an array: {exc}"
-        ) from exc
+        raise TypeError(f"Modality {name!r} could not be converted to an array: {exc}") from exc
 
 
 def _is_lazy(value):
@@ -280,9 +295,7 @@ def _check_values(name, array, allow_missing):
         n_missing += int(nan.all(axis=1).sum())
     rows = np.concatenate(inf_rows) if inf_rows else np.zeros(0, dtype=np.int64)
     if rows.size:
-        raise ValueError(
-            f"Modality {name!r} contains infinity or a value too large for float32 (rows {_rows(rows)})."
-        )
+        raise ValueError(f"Modality {name!r} contains infinity or a value too large for float32 (rows {_rows(rows)}).")
     partial = np.concatenate(partial_rows) if partial_rows else rows
     if partial.size:
         raise ValueError(
@@ -302,9 +315,7 @@ def _check_one(name, array, allow_missing=False):
     """Check one modality array and return it as float32 (all-NaN rows kept if ``allow_missing``)."""
     if not isinstance(array, np.ndarray) and np.dtype(array.dtype).kind not in "biuf":
         array = _to_numpy(name, np.asarray(array))  # a lazy array-like of strings or objects
-    if array.dtype.kind in "USV" or (
-        array.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in array.flat)
-    ):
+    if array.dtype.kind in "USV" or (array.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in array.flat)):
         raise TypeError(
             f"Modality {name!r} must be numeric, got dtype {array.dtype} (strings); convert them to "
             "numbers first (e.g. with OneHotEncoder or OrdinalEncoder for categories)."
@@ -314,8 +325,7 @@ def _check_one(name, array, allow_missing=False):
             array = array.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"Modality {name!r} must be numeric, got dtype {array.dtype} "
-                f"that cannot be converted to float ({exc})."
+                f"Modality {name!r} must be numeric, got dtype {array.dtype} that cannot be converted to float ({exc})."
             ) from exc
     elif array.dtype.kind == "c":
         raise TypeError(f"Modality {name!r} has complex dtype {array.dtype}; use real data.")
@@ -445,16 +455,12 @@ def _resolve_selector(name, selector, columns, n_columns):
     if sel.dtype.kind == "b":
         if sel.shape[0] != n_columns:
             raise ValueError(
-                f"Boolean column selector of modality {name!r} has length "
-                f"{sel.shape[0]}, X has {n_columns} columns."
+                f"Boolean column selector of modality {name!r} has length {sel.shape[0]}, X has {n_columns} columns."
             )
         return np.flatnonzero(sel)
     if sel.dtype.kind in "iu":
         if sel.size and (sel.min() < -n_columns or sel.max() >= n_columns):
-            raise ValueError(
-                f"Column selector of modality {name!r} is out of range for X with "
-                f"{n_columns} columns."
-            )
+            raise ValueError(f"Column selector of modality {name!r} is out of range for X with {n_columns} columns.")
         return sel % n_columns
     if columns is None:
         raise ValueError(
@@ -486,11 +492,20 @@ def _split_table(estimator, X, modalities, image_shapes, reset):
         estimator, X, reset=reset, dtype=(np.float64, np.float32), ensure_all_finite=False
     )
     if modalities is None:
+        flattened = getattr(X, "attrs", {}).get(FLATTENED_MODALITIES_ATTR)
+        if flattened:
+            raise TypeError(
+                f"X is one DataFrame of the flattened modalities {list(flattened)} (ModalityTransformer's "
+                "pandas output), so this estimator would learn one table instead of the modalities. "
+                "ModalityTransformer returns a dict of modalities unless set_output(transform='pandas') was "
+                "called on it (Pipeline.set_output calls it on every step): call "
+                "set_output(transform='default') on the ModalityTransformer, or pass `modalities=` "
+                "selectors to split the table."
+            )
         return {DEFAULT_MODALITY: table}
     if not isinstance(modalities, Mapping) or not modalities:
         raise TypeError(
-            "`modalities` must be a non-empty dict mapping modality names to "
-            f"column selectors, got {modalities!r}."
+            f"`modalities` must be a non-empty dict mapping modality names to column selectors, got {modalities!r}."
         )
     out = {}
     shapes = {}
@@ -514,10 +529,7 @@ def _split_table(estimator, X, modalities, image_shapes, reset):
         out[name] = table[:, as_slice] if as_slice is not None else as_float32(table, columns=index)
     for name, shape in {**(image_shapes or {}), **shapes}.items():
         if name not in out:
-            raise ValueError(
-                f"`image_shapes` names {name!r}, which is not one of the modalities "
-                f"{sorted(out)}."
-            )
+            raise ValueError(f"`image_shapes` names {name!r}, which is not one of the modalities {sorted(out)}.")
         shape = tuple(int(s) for s in shape)
         if int(np.prod(shape)) != out[name].shape[1]:
             raise ValueError(
@@ -580,6 +592,10 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
         for name, value in X.items():
             check_modality_name(name)
             data[name] = _check_one(name, _to_numpy(name, value), allow_missing)
+        if estimator is not None:
+            _check_feature_names(estimator, X, reset)
+            if reset:
+                _warn_channels_last(data)
     elif isinstance(X, (list, tuple)) and X and all(getattr(v, "ndim", 0) >= 2 for v in X):
         raise TypeError(
             f"X is a {type(X).__name__} of {len(X)} arrays; pass a dict {{name: array}} (or a "
@@ -595,9 +611,7 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
             raise TypeError("Table input needs the estimator to validate against.")
         data = {
             name: _check_one(name, array, allow_missing)
-            for name, array in _split_table(
-                estimator, X, modalities, image_shapes, reset
-            ).items()
+            for name, array in _split_table(estimator, X, modalities, image_shapes, reset).items()
         }
     else:
         raise TypeError(
@@ -621,6 +635,64 @@ def check_modalities(X, *, estimator=None, modalities=None, image_shapes=None, r
     return data
 
 
+def _frame_columns(value):
+    if hasattr(value, "columns") and hasattr(value, "iloc"):  # a pandas DataFrame
+        return np.asarray(value.columns, dtype=object)
+    return None
+
+
+def _check_feature_names(estimator, X, reset):
+    """Per-modality ``feature_names_in_``: DataFrame modalities keep their columns, in the order of fit."""
+    names = {name: columns for name, columns in ((n, _frame_columns(v)) for n, v in X.items()) if columns is not None}
+    if reset:
+        if names:
+            estimator.modality_feature_names_ = names
+        else:
+            estimator.__dict__.pop("modality_feature_names_", None)
+        return
+    fitted = getattr(estimator, "modality_feature_names_", None) or {}
+    for name, expected in fitted.items():
+        if name not in X:
+            continue  # the missing modality is reported with the others
+        got = names.get(name)
+        if got is None:
+            warnings.warn(
+                f"Modality {name!r} has no column names, but {type(estimator).__name__} was fitted with a "
+                "DataFrame for it; its columns are taken in the order of fit.",
+                UserWarning,
+                stacklevel=4,
+            )
+            continue
+        if len(got) == len(expected) and (got == expected).all():
+            continue
+        unseen = [c for c in got if c not in set(expected)]
+        absent = [c for c in expected if c not in set(got)]
+        if not unseen and not absent:
+            raise ValueError(
+                f"Modality {name!r} has the columns seen in fit in another order; reorder them as in fit "
+                f"(modality_feature_names_[{name!r}], e.g. X[{name!r}][list(clf.modality_feature_names_[{name!r}])])."
+            )
+        parts = []
+        if unseen:
+            parts.append(f"columns not seen in fit {[str(c) for c in unseen[:5]]}")
+        if absent:
+            parts.append(f"columns seen in fit but missing now {[str(c) for c in absent[:5]]}")
+        raise ValueError(f"Modality {name!r} does not have the columns seen in fit: {'; '.join(parts)}.")
+
+
+def _warn_channels_last(data):
+    """(n, H, W, C) images with few channels are read as C channels of H x W pixels: say so."""
+    for name, array in data.items():
+        if array.ndim == 4 and array.shape[3] in (1, 3, 4) and array.shape[1] > 4:
+            warnings.warn(
+                f"Modality {name!r} has per-sample shape {tuple(array.shape[1:])}, read as {array.shape[1]} "
+                f"channels of {array.shape[2]}x{array.shape[3]} pixels (channels first, as torch expects). If "
+                f"its last axis holds the channels, move it first: np.moveaxis(X[{name!r}], -1, 1).",
+                UserWarning,
+                stacklevel=4,
+            )
+
+
 def _check_against_fit(data, fitted_shapes):
     missing = [name for name in fitted_shapes if name not in data]
     extra = [name for name in data if name not in fitted_shapes]
@@ -639,6 +711,5 @@ def _check_against_fit(data, fitted_shapes):
         got = tuple(data[name].shape[1:])
         if got != tuple(shape):
             raise ValueError(
-                f"Modality {name!r} has per-sample shape {got}, but the estimator "
-                f"was fitted with {tuple(shape)}."
+                f"Modality {name!r} has per-sample shape {got}, but the estimator was fitted with {tuple(shape)}."
             )

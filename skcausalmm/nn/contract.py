@@ -11,6 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from .._core.rng import isolated
+
 __all__ = ["MultimodalLoss", "MultimodalNetwork", "check_contract"]
 
 
@@ -140,7 +142,7 @@ def check_contract(module, criterion, shapes, *, pass_availability, n_classes=No
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with torch.no_grad(), isolated(device):
             out = module(batch, **kwargs)
     except Exception as exc:  # anything: name the network and what it was given
         shown = {name: tuple(x.shape) for name, x in batch.items()}

@@ -276,6 +276,23 @@ def make_encoder(sample_shape, out_features, hidden_size=64, kind=None, *, table
     return builder(sample_shape, out_features, hidden_size, depth)
 
 
+def _input_mismatch(encoder, sample_shape):
+    """Say which input an encoder's first layer expects, when it is not the modality's shape (else None)."""
+    first = next((m for m in encoder.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))), None)
+    if first is None or isinstance(first, nn.modules.lazy.LazyModuleMixin):
+        return None
+    if isinstance(first, nn.Linear):
+        expected, got, what = first.in_features, sample_shape[-1], "features (its last axis)"
+    else:
+        expected, got, what = first.in_channels, sample_shape[0] if sample_shape else None, "channels (axis 1)"
+    if got == expected:
+        return None
+    return (
+        f"expects {expected} input {what.split(' ')[0]} (its first layer is {first}), but the modality has "
+        f"per-sample shape {sample_shape}, that is {got} {what}. Build the encoder for that shape."
+    )
+
+
 def output_size(encoder, sample_shape):
     """Return the representation size of ``encoder`` by a dry run on two zero samples."""
     was_training = encoder.training
@@ -286,6 +303,9 @@ def output_size(encoder, sample_shape):
         with torch.no_grad():
             out = encoder(torch.zeros((2,) + tuple(sample_shape), device=device))
     except Exception as exc:
+        mismatch = _input_mismatch(encoder, tuple(sample_shape))
+        if mismatch:
+            raise ValueError(f"The encoder {type(encoder).__name__} {mismatch}") from exc
         raise ValueError(
             f"The encoder {type(encoder).__name__} failed on a batch of shape "
             f"{(2,) + tuple(sample_shape)}: {exc}"

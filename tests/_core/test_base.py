@@ -170,3 +170,35 @@ def test_hidden_size_has_an_upper_bound():
     y = np.arange(10) % 2
     with pytest.raises(ValueError, match="hidden_size"):
         LateFusionClassifier(hidden_size=10**6).fit(X, y)
+
+
+def test_fits_in_threads_give_the_sequential_result():
+    """torch's global generator is shared by threads: fits in threads must still be reproducible.
+
+    RedCore draws dropout masks from it at every batch, so interleaved fits would disturb each other.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    from skcausalmm import ModalityDict, RedCoreClassifier
+
+    X, y = make_data()
+    X = ModalityDict(X)
+    settings = dict(max_epochs=4, hidden_size=16, batch_size=16, device="cpu")
+
+    def fit(seed):
+        return RedCoreClassifier(random_state=seed, **settings).fit(X, y).predict_proba(X)
+
+    seeds = [0, 1, 2, 3, 0, 1]
+    alone = [fit(seed) for seed in seeds]
+    with ThreadPoolExecutor(3) as pool:
+        threaded = list(pool.map(fit, seeds))
+    for a, b in zip(alone, threaded):
+        np.testing.assert_array_equal(a, b)
+    grid = dict(param_grid={"random_state": [0, 1, 2]}, cv=2)
+    sequential = GridSearchCV(RedCoreClassifier(**settings), **grid).fit(X, y).cv_results_
+    with parallel_backend("threading", n_jobs=2):
+        parallel = GridSearchCV(RedCoreClassifier(**settings), n_jobs=2, **grid).fit(X, y).cv_results_
+    np.testing.assert_array_equal(sequential["mean_test_score"], parallel["mean_test_score"])

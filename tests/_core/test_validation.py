@@ -293,8 +293,12 @@ def test_bad_device_strings_are_clear(device):
         ({"optimizer": torch.optim.LBFGS}, ValueError, "LBFGS re-evaluates the loss through a closure"),
         ({"class_weight": {0: np.nan}}, ValueError, "class_weight values must be finite and non-negative"),
         ({"class_weight": {0: -1.0}}, ValueError, "class_weight values must be finite and non-negative"),
+        ({"hidden_size": True}, ValueError, "'hidden_size' parameter .* Got True"),
+        ({"lr": True}, ValueError, "'lr' parameter .* Got True"),
+        ({"batch_size": np.True_}, ValueError, "'batch_size' parameter .* Got np.True_"),
     ],
-    ids=["callback", "optimizer dict", "optimizer module", "lbfgs", "class weight nan", "class weight negative"],
+    ids=["callback", "optimizer dict", "optimizer module", "lbfgs", "class weight nan", "class weight negative",
+         "hidden size bool", "lr bool", "batch size numpy bool"],
 )
 def test_bad_training_parameters_are_clear(params, exc, msg):
     X, y = make_data(n=30)
@@ -313,10 +317,20 @@ def test_fit_leaves_the_global_torch_rng_alone_and_warns_on_zero_epochs():
         LateFusionClassifier(max_epochs=0).fit(X, y)
 
 
-def test_diverging_training_is_refused():
+@pytest.mark.parametrize("lr", [1e3, 1e8])
+def test_diverging_training_is_refused(lr):
+    """lr=1e3 leaves finite weights whose outputs overflow (NaN probabilities before the output check)."""
     X, y = make_data(n=60)
     with pytest.raises(ValueError, match="training diverged .* learning rate"):
-        LateFusionClassifier(max_epochs=3, optimizer="sgd", lr=1e8, random_state=0).fit(X, y)
+        LateFusionClassifier(max_epochs=3, optimizer="sgd", lr=lr, random_state=0).fit(X, y)
+
+
+def test_overflowing_inputs_give_an_error_not_nan_probabilities():
+    X, y = make_data(n=60)
+    clf = LateFusionClassifier(max_epochs=2, random_state=0, standardize=False).fit(X, y)
+    huge = {"image": np.full_like(X["image"], 3e38), "tabular": np.full_like(X["tabular"], 3e38)}
+    with pytest.raises(ValueError, match=r"non-finite class scores for rows \[0, 1, 2, 3, 4\]"):
+        clf.predict_proba(huge)
 
 
 def test_modality_transformer_checks_its_transformers_and_inputs():
@@ -342,3 +356,55 @@ def test_modality_dict_pickles_and_deepcopies():
     for clone in (pickle.loads(pickle.dumps(X)), copy.deepcopy(X)):
         assert type(clone) is ModalityDict and len(clone) == 3 and clone == X
         assert clone[[0, 2]]["a"].shape == (2, 2)
+
+
+def test_modality_dict_is_not_one_array():
+    """Tools that need one 2-D array (Bagging, permutation_importance, ...) get a clear TypeError."""
+    from sklearn.ensemble import BaggingClassifier
+
+    X, y = make_data()
+    X = ModalityDict(X)
+    with pytest.raises(TypeError, match=r"not one array.*table form.*modalities="):
+        np.asarray(X)
+    with pytest.raises(TypeError, match=r"ModalityDict \('image', 'tabular'\) is not one array"):
+        BaggingClassifier(LateFusionClassifier(**FAST), n_estimators=2).fit(X, y)
+
+
+def test_ragged_modality_names_its_key():
+    with pytest.raises(ValueError, match=r"Modality 'tab' is not a rectangular array"):
+        ModalityDict({"tab": [[1.0, 2.0], [3.0]]})
+    X = ModalityDict({"a": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match=r"Modality 'b' is not a rectangular array"):
+        X["b"] = [[1.0], [2.0, 3.0]]
+
+
+def test_dataframe_modality_columns_are_checked_at_predict(tmp_path):
+    """Per-modality feature names: reordered or renamed columns are refused, not silently misread."""
+    import skcausalmm
+
+    X, y = make_data()
+    frame = pd.DataFrame(X["tabular"], columns=[f"f{i}" for i in range(5)])
+    X = {"image": X["image"], "tabular": frame}
+    clf = LateFusionClassifier(**FAST).fit(X, y)
+    assert clf.modality_feature_names_["tabular"].tolist() == ["f0", "f1", "f2", "f3", "f4"]
+    assert "image" not in clf.modality_feature_names_
+    clf.predict(X)
+    with pytest.raises(ValueError, match="Modality 'tabular' has the columns seen in fit in another order"):
+        clf.predict({**X, "tabular": frame[["f4", "f3", "f2", "f1", "f0"]]})
+    with pytest.raises(ValueError, match=r"columns not seen in fit \['g4'\]; columns seen in fit but missing now \['f4'\]"):
+        clf.predict({**X, "tabular": frame.rename(columns={"f4": "g4"})})
+    with pytest.warns(UserWarning, match="Modality 'tabular' has no column names"):
+        clf.predict({**X, "tabular": frame.to_numpy()})
+    skcausalmm.save(clf, tmp_path / "m.zip")
+    loaded = skcausalmm.load(tmp_path / "m.zip")
+    with pytest.raises(ValueError, match="another order"):
+        loaded.predict({**X, "tabular": frame[["f4", "f3", "f2", "f1", "f0"]]})
+    # refitted on arrays: the names are gone
+    assert not hasattr(clf.fit({**X, "tabular": frame.to_numpy()}, y), "modality_feature_names_")
+
+
+def test_channels_last_image_gets_a_warning():
+    X, y = make_data()
+    last = np.moveaxis(np.repeat(X["image"], 1, axis=1), 1, -1)  # (n, 8, 8, 1)
+    with pytest.warns(UserWarning, match=r"Modality 'image' has per-sample shape \(8, 8, 1\).*np.moveaxis"):
+        LateFusionClassifier(max_epochs=1, hidden_size=8).fit({"image": last, "tabular": X["tabular"]}, y)

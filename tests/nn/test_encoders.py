@@ -105,3 +105,19 @@ def test_skip_encoder_starts_linear_and_trains_the_mlp():
     assert float(enc.mlp[-1].weight.detach().abs().sum()) > 0.0
     with pytest.raises(ValueError, match="n_hidden"):
         SkipMLPEncoder(5, 3, n_hidden=0)
+
+
+@pytest.mark.parametrize(
+    "encoder, shape, match",
+    [
+        (nn.Sequential(nn.Linear(7, 8), nn.ReLU()), (5,), r"expects 7 input features .* shape \(5,\), that is 5"),
+        (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), (1, 8, 8), r"expects 3 input channels .* that is 1"),
+    ],
+    ids=["linear width", "conv channels"],
+)
+def test_a_user_encoder_of_the_wrong_input_size_is_named_without_a_torch_trace(encoder, shape, match):
+    from skcausalmm.nn.encoders import EncoderFactory
+
+    with pytest.raises(ValueError, match=match) as info:
+        EncoderFactory({"tab": shape}, 16, {"tab": encoder}).build_all()
+    assert "mat1 and mat2" not in str(info.value) and "Encoder of modality 'tab'" in str(info.value)

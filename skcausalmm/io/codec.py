@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .._compat import _openmp_effective_n_threads
+from .._core.rng import isolated
 
 __all__ = ["BadFile", "SKLEARN_STATE", "TAGS", "Unencodable", "decode", "encode", "is_reserved"]
 
@@ -376,7 +377,7 @@ def _decode_module(body, where, classes):
             f"{sorted(classes)}."
         )
     state = {k: decode(v, f"{where}.{k}") for k, v in body["state"].items()}
-    with torch.random.fork_rng(devices=[]):  # the constructor draws initial weights: leave the global RNG alone
+    with isolated():  # the constructor draws initial weights: leave the global RNG (and fits in threads) alone
         try:
             module = classes[name].from_state(state)
         except (ValueError, TypeError) as exc:

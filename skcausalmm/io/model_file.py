@@ -51,6 +51,7 @@ from .._core.base import BaseMultimodalEstimator
 from .._core.data import AVAILABILITY_KEY
 from .._core.device import resolve_device
 from .._core.registry import estimator_class, estimator_name, known_names
+from .._core.rng import isolated
 from .archive import HISTORY, META, WEIGHTS, ModelFile, write_archive
 from .codec import SKLEARN_STATE, BadFile, Unencodable, decode, encode, is_reserved
 from .state import (
@@ -401,10 +402,9 @@ def _build(record, tensors, weights, device, depth=0, where=""):
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"{label}: {exc}") from None
 
-    cuda = estimator.device_.startswith("cuda")
     try:
-        # building the network draws initial weights: leave the caller's global RNG as it was
-        with torch.random.fork_rng(devices=[torch.device(estimator.device_).index or 0] if cuda else []):
+        # building the network draws initial weights: leave the caller's global RNG (and fits in threads) alone
+        with isolated(estimator.device_):
             net = estimator._make_net(class_weight, train_split=None)
             net.initialize()
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as exc:

@@ -6,6 +6,7 @@ the training step (:class:`MLANet`: one optimiser step per modality per batch, i
 estimator (:class:`MLAClassifier`).
 """
 
+import numpy as np
 import torch
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
@@ -71,6 +72,23 @@ class GradientProjector:
             self.P = self.P / torch.linalg.norm(self.P)
             weight_grad.copy_(weight_grad @ self.P.T)
         self.count += 1
+
+    def __getstate__(self):
+        # P as a numpy array: serialisers that rebuild objects from their state (skops) cannot
+        # construct a bare torch tensor outside a module
+        state = dict(self.__dict__)
+        if state["P"] is not None:
+            state["P_device"] = str(state["P"].device)
+            state["P"] = state["P"].detach().cpu().numpy()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        device = state.pop("P_device", "cpu")
+        if state.get("P") is not None:
+            P = torch.from_numpy(np.asarray(state["P"]))
+            state["P"] = P.to(device) if torch.device(device).type != "cuda" or torch.cuda.is_available() else P
+        self.__dict__.update(state)
 
 
 def entropy_weights(logits):

@@ -820,20 +820,22 @@ def test_label_errors_name_y(labels, error, match):
 
 
 @pytest.mark.parametrize(
-    "optimizer, match",
+    "optimizer, weight_decay, match",
     [
-        (torch.optim.SparseAdam, "SparseAdam does not take weight_decay"),
-        (torch.optim.Rprop, "Rprop does not take"),
-        (torch.optim.Optimizer, "does not implement step"),
+        (torch.optim.SparseAdam, 0.0, "SparseAdam needs sparse gradients"),
+        (torch.optim.Rprop, 1e-3, "Rprop does not take weight_decay"),
+        (torch.optim.Optimizer, 0.0, "does not implement step"),
     ],
 )
-def test_optimizers_the_training_step_cannot_drive(optimizer, match):
+def test_optimizers_the_training_step_cannot_drive(optimizer, weight_decay, match):
     X, y = base_data()
     with pytest.raises(TypeError, match=match):
-        make(skcausalmm.LateFusionClassifier, optimizer=optimizer).fit(X, y)
+        make(skcausalmm.LateFusionClassifier, optimizer=optimizer, weight_decay=weight_decay).fit(X, y)
 
 
-@pytest.mark.parametrize("optimizer", [torch.optim.RMSprop, torch.optim.Adagrad, torch.optim.NAdam])
+@pytest.mark.parametrize(
+    "optimizer", [torch.optim.RMSprop, torch.optim.Adagrad, torch.optim.NAdam, torch.optim.Rprop, torch.optim.LBFGS]
+)
 def test_other_first_order_optimizers_still_work(optimizer):
     X, y = base_data()
     clf = make(skcausalmm.LateFusionClassifier, optimizer=optimizer).fit(X, y)

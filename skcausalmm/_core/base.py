@@ -48,7 +48,7 @@ from ..nn.contract import check_contract
 from ..nn.encoders import EncoderFactory
 from .batching import MappedRows, iter_batches
 from .callbacks import EpochMetrics, EpochTasks, TrainingProgress, fitted_attributes
-from .checks import OPTIMIZERS, check_callbacks, check_optimizer, check_sample_weight
+from .checks import OPTIMIZERS, check_callbacks, check_optimizer, check_sample_weight, takes_weight_decay
 from .data import (
     AVAILABILITY_KEY,
     PREDICT_BATCH_SIZE,
@@ -308,7 +308,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         if not continues:
             self.input_scaling_ = self._input_stats(data, availability, sample_weight)
             self.device_ = resolve_device(self.device)
-        check_optimizer(self.optimizer)
+        self._check_closure_optimizer(check_optimizer(self.optimizer, self.weight_decay))
         check_callbacks(self.callbacks)
         n_epochs = self.max_epochs if epochs is None else int(epochs)
         if n_epochs == 0 and not continues:
@@ -393,11 +393,12 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         ``fit`` calls it, and so can code that rebuilds a fitted estimator
         from saved parameters and weights.
         """
+        optimizer = check_optimizer(self.optimizer, self.weight_decay)
         return self._net_class(
             module=self._module_class,
             criterion=self._criterion_class,
-            optimizer=check_optimizer(self.optimizer),
-            optimizer__weight_decay=self.weight_decay,
+            optimizer=optimizer,
+            **({"optimizer__weight_decay": self.weight_decay} if takes_weight_decay(optimizer) else {}),
             max_epochs=self.max_epochs,
             **self._optimization_params(),
             iterator_train=TensorBatchIterator,
@@ -416,6 +417,19 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             **_prefixed("criterion", self._criterion_params(class_weight)),
             **self._net_params(),
         )
+
+    def _check_closure_optimizer(self, optimizer):
+        """A closure-based optimiser (LBFGS) needs skorch's training step, which re-evaluates the loss."""
+        if not issubclass(optimizer, torch.optim.LBFGS):
+            return
+        own_step = [c.__name__ for c in self._net_class.__mro__ if c is not MultimodalNet and "train_step" in vars(c)]
+        if own_step and own_step[0] != "NeuralNet":
+            raise ValueError(
+                f"{type(self).__name__} updates its network in several optimiser steps per batch (its net "
+                f"{own_step[0]} has its own training step), which cannot re-evaluate the loss through a closure "
+                f"as optimizer={optimizer.__name__} needs; use 'adam', 'adamw', 'sgd' or another first-order "
+                "optimiser."
+            )
 
     def _check_finite(self, net, dataset=None):
         """Refuse to return a model whose training diverged.

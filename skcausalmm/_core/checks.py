@@ -7,25 +7,28 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-__all__ = ["OPTIMIZERS", "check_callbacks", "check_optimizer", "check_sample_weight"]
+__all__ = ["OPTIMIZERS", "check_callbacks", "check_optimizer", "check_sample_weight", "takes_weight_decay"]
 
 #: The optimisers that can be named.
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
-def check_optimizer(optimizer):
-    """Return the optimiser class for ``optimizer`` (a name or a ``torch.optim.Optimizer`` subclass)."""
+def check_optimizer(optimizer, weight_decay=0.0):
+    """Return the optimiser class for ``optimizer`` (a name or a ``torch.optim.Optimizer`` subclass).
+
+    An optimiser without a ``weight_decay`` argument (``torch.optim.LBFGS``) is accepted while
+    ``weight_decay`` is 0.
+    """
     if isinstance(optimizer, str):
         return OPTIMIZERS[optimizer]
     if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
         raise TypeError(
             f"optimizer must be one of {sorted(OPTIMIZERS)} or a torch.optim.Optimizer subclass, got {optimizer!r}."
         )
-    if issubclass(optimizer, torch.optim.LBFGS):
-        raise ValueError(
-            "optimizer=torch.optim.LBFGS re-evaluates the loss through a closure at every step, which the "
-            "mini-batch training step does not provide; use 'adam', 'adamw', 'sgd' or another first-order "
-            "optimiser."
+    if issubclass(optimizer, torch.optim.SparseAdam):
+        raise TypeError(
+            "optimizer=SparseAdam needs sparse gradients, which these networks do not produce; use 'adam', "
+            "'adamw', 'sgd' or another optimiser for dense gradients."
         )
     if not any("step" in vars(c) for c in optimizer.__mro__ if c not in (torch.optim.Optimizer, object)):
         raise TypeError(
@@ -37,13 +40,24 @@ def check_optimizer(optimizer):
     except (TypeError, ValueError):  # pragma: no cover - builtin signatures
         accepted = {}
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    missing = [name for name in ("lr", "weight_decay") if accepted and name not in accepted and not takes_kwargs]
+    needed = ("lr", "weight_decay") if weight_decay else ("lr",)
+    missing = [name for name in needed if accepted and name not in accepted and not takes_kwargs]
     if missing:
         raise TypeError(
             f"optimizer={optimizer.__name__} does not take {' or '.join(missing)}, which the training step passes "
-            "(lr and weight_decay); use 'adam', 'adamw', 'sgd' or an optimiser that accepts both."
+            f"(lr, and weight_decay={weight_decay!r}); use 'adam', 'adamw', 'sgd' or an optimiser that accepts "
+            "them" + (" (or weight_decay=0)." if missing == ["weight_decay"] else ".")
         )
     return optimizer
+
+
+def takes_weight_decay(optimizer):
+    """Whether the optimiser class accepts a ``weight_decay`` argument."""
+    try:
+        accepted = inspect.signature(optimizer.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtin signatures
+        return True
+    return "weight_decay" in accepted or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
 
 
 def check_callbacks(callbacks):

@@ -41,7 +41,10 @@ SHARED_PARAMETERS = """\
     batch_size : int, default=128
         Mini-batch size.
     optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
-        Optimiser.
+        Optimiser. A closure-based one (``torch.optim.LBFGS``, with
+        ``weight_decay=0``) re-evaluates the loss through skorch's training
+        step; a method that updates its network in several steps per batch
+        refuses it.
     weight_decay : float, default=0.0
         L2 penalty passed to the optimiser.
     class_weight : dict, "balanced" or None, default=None

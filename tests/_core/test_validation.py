@@ -290,7 +290,7 @@ def test_bad_device_strings_are_clear(device):
         ({"callbacks": [42]}, TypeError, r"callbacks\[0\] must be a skorch callback"),
         ({"optimizer": dict}, TypeError, "optimizer must be one of"),
         ({"optimizer": torch.nn.Linear}, TypeError, "optimizer must be one of"),
-        ({"optimizer": torch.optim.LBFGS}, ValueError, "LBFGS re-evaluates the loss through a closure"),
+        ({"optimizer": torch.optim.LBFGS, "weight_decay": 1e-3}, TypeError, "LBFGS does not take weight_decay"),
         ({"class_weight": {0: np.nan}}, ValueError, "class_weight values must be finite and non-negative"),
         ({"class_weight": {0: -1.0}}, ValueError, "class_weight values must be finite and non-negative"),
         ({"hidden_size": True}, ValueError, "'hidden_size' parameter .* Got True"),
@@ -408,3 +408,14 @@ def test_channels_last_image_gets_a_warning():
     last = np.moveaxis(np.repeat(X["image"], 1, axis=1), 1, -1)  # (n, 8, 8, 1)
     with pytest.warns(UserWarning, match=r"Modality 'image' has per-sample shape \(8, 8, 1\).*np.moveaxis"):
         LateFusionClassifier(max_epochs=1, hidden_size=8).fit({"image": last, "tabular": X["tabular"]}, y)
+
+
+def test_lbfgs_trains_through_the_closure_or_is_refused_with_the_reason():
+    """skorch's training step re-evaluates the loss for closure-based optimisers; MLA's own step cannot."""
+    from skcausalmm import MLAClassifier
+
+    X, y = make_data()
+    clf = LateFusionClassifier(optimizer=torch.optim.LBFGS, lr=0.1, max_epochs=5, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="MLAClassifier updates its network in several optimiser steps"):
+        MLAClassifier(optimizer=torch.optim.LBFGS, lr=0.1, max_epochs=1).fit(X, y)

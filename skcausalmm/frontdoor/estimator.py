@@ -195,7 +195,9 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         modality's) trains its encoder on the label; 0 keeps the heads diagnostics on
         detached features. ``"auto"``: 1 with ``auxiliary="view"``; 0.3 with ``"confounder"``
         (enough to keep the content in the mediator; a stronger label loss on the mediator
-        alone pulls the confounder's trace back in against the decorrelation penalty).
+        alone pulls the confounder's trace back in against the decorrelation penalty, and over
+        many training steps on easily read tabular inputs even this one does: there, 0 keeps
+        the mediator clean; see the front-door page).
     adversary_objective : {"auto", "reversal", "confusion", "decorrelation"}, default="auto"
         How the mediator is kept free of the auxiliary input: gradient reversal (it maximises the
         adversary's MSE), or confusion (it makes the frozen adversary predict the batch

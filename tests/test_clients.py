@@ -143,3 +143,19 @@ def test_skops_round_trip(cls, data):
     blob = sio.dumps(clf)
     loaded = sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", CLASSIFIERS, ids=lambda cls: cls.__name__)
+def test_optuna_study(cls, data):
+    """An optuna study tunes a classifier through cross_val_score (where optuna is installed)."""
+    optuna = pytest.importorskip("optuna")
+    X, y = data
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial):
+        clf = _make(cls).set_params(lr=trial.suggest_float("lr", 1e-3, 3e-2, log=True))
+        return cross_val_score(clf, X, y, cv=2).mean()
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=2)
+    assert len(study.trials) == 2 and 0.0 <= study.best_value <= 1.0

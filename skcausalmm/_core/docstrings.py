@@ -35,7 +35,9 @@ SHARED_PARAMETERS = """\
     hidden_size : int, default=64
         Width and output size of the default encoders (1 to 16384).
     max_epochs : int, default=30
-        Training epochs (an upper bound with ``early_stopping``).
+        Training epochs (an upper bound with ``early_stopping``). 0 builds the
+        network without training it (a warning says so): an untrained
+        reference, or a network to continue with ``partial_fit``.
     lr : float, default=3e-3
         Learning rate.
     batch_size : int, default=128

@@ -1,6 +1,6 @@
 """Draw docs/figures/frontdoor_beta_sweep.png from the benchmark tables on docs/frontdoor.md.
 
-``python benchmarks/bench_frontdoor.py`` measures the tables (5 seeds, about 20 minutes on 2
+``python benchmarks/bench_frontdoor.py`` measures the tables (3 seeds, about 20 minutes on 2
 cores) and they are pasted into docs/frontdoor.md; this script reads them back from that page and
 draws the β sweep, in and out of distribution, for the tabular and the image rendering, beside
 late fusion and the analytic ceilings. Run from the repository root::
@@ -52,7 +52,7 @@ def main():
         ax.scatter([0, 1], [0.670, 0.475], marker="_", s=500, color="k", label="ceilings: (C, A) at β=0, C at β=1")
         ax.set_xlabel("β")
         ax.set_title(f"predominant = {predominant!r}")
-    axes[0].set_ylabel("accuracy (5 seeds)")
+    axes[0].set_ylabel("accuracy (mean over seeds)")
     axes[1].legend(fontsize=7, loc="lower left")
     fig.suptitle("Front-door classifier on the confounded benchmark: the β sweep", fontsize=10)
     fig.tight_layout()

@@ -1,5 +1,6 @@
 """skcausalmm: causal multimodal classifiers that behave like scikit-learn estimators."""
 
+from ._core.config import config_context, get_config, set_config
 from ._core.validation import ModalityDict, check_modalities
 from .adjustment import FrontDoorAdjustment, PositivityError, front_door_adjustment
 from .contrastive import ContrastiveICA
@@ -27,8 +28,11 @@ __all__ = [
     "PositivityError",
     "RedCoreClassifier",
     "check_modalities",
+    "config_context",
     "front_door_adjustment",
+    "get_config",
     "load",
     "save",
+    "set_config",
     "__version__",
 ]

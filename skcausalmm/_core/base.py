@@ -28,6 +28,7 @@ are beside it in :mod:`skcausalmm._core`.
 """
 
 import copy
+import itertools
 import numbers
 import warnings
 
@@ -60,8 +61,9 @@ from .data import (
 )
 from .device import resolve_device
 from .net import MultimodalNet
-from .rng import seeded
+from .rng import isolated, seeded
 from .standardize import standardization_stats
+from .threads import forward_flops, policy_threads, torch_threads
 from .validation import check_modalities, split_missing
 
 __all__ = ["BaseMultimodalEstimator", "MultimodalClassifierMixin", "MultimodalTransformerMixin"]
@@ -360,23 +362,25 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
                 weighted=sample_weight is not None,
                 owner=type(self).__name__,
             )
-            if n_epochs > 0:
-                net.epoch_listener_ = epoch_tasks
-                try:
-                    net.partial_fit(train_ds, None, epochs=n_epochs)
-                finally:
-                    del net.epoch_listener_
-            if train_split is not None:
-                # the fitted net keeps the validation rows only (as a copy), not all the training data;
-                # rows read from memory maps are not loaded into memory for that
-                streamed = any(isinstance(v, MappedRows) for v in X_t.values())
-                net.train_split = None if streamed else predefined_split(TensorDictDataset(valid_ds.X, valid_ds.y))
-            self._check_finite(net, train_ds)
-            net.module_.eval()
-            with torch.no_grad():
-                # standardised on first use: nothing is computed for the modalities _after_fit does not read
-                modalities = StandardizedInputs(net, X_t)
-                self._after_fit(modalities, y_t, generator, sample_weight=X_t.get(SAMPLE_WEIGHT_KEY))
+            threads = policy_threads(self.device_, lambda: self._network_flops(net, self._first_batch(net, train_ds)))
+            with torch_threads(threads):
+                if n_epochs > 0:
+                    net.epoch_listener_ = epoch_tasks
+                    try:
+                        net.partial_fit(train_ds, None, epochs=n_epochs)
+                    finally:
+                        del net.epoch_listener_
+                if train_split is not None:
+                    # the fitted net keeps the validation rows only (as a copy), not all the training data;
+                    # rows read from memory maps are not loaded into memory for that
+                    streamed = any(isinstance(v, MappedRows) for v in X_t.values())
+                    net.train_split = None if streamed else predefined_split(TensorDictDataset(valid_ds.X, valid_ds.y))
+                self._check_finite(net, train_ds)
+                net.module_.eval()
+                with torch.no_grad():
+                    # standardised on first use: nothing is computed for the modalities _after_fit does not read
+                    modalities = StandardizedInputs(net, X_t)
+                    self._after_fit(modalities, y_t, generator, sample_weight=X_t.get(SAMPLE_WEIGHT_KEY))
         self.history_ = net.history
         self.n_epochs_ = len(net.history)
         if epoch_tasks is not None:
@@ -444,8 +448,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         elif any(not torch.isfinite(p).all() for p in net.module_.parameters()):
             problem = "non-finite network weights"
         elif dataset is not None and len(dataset) > 0:
-            Xi, _ = next(iter(net.get_iterator(dataset, training=False)))
-            Xi = to_device(Xi, net.device)
+            Xi = self._first_batch(net, dataset)
             was_training = net.module_.training
             net.module_.eval()
             with torch.no_grad():
@@ -460,6 +463,23 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
                 f"{self._optimization_params()['lr']!r}), inputs of extreme scale (use standardize=True), or extreme "
                 "class weights."
             )
+
+    @staticmethod
+    def _first_batch(net, dataset):
+        """The first inference batch of ``dataset`` (a dict of tensors on the net's device)."""
+        Xi, _ = next(iter(net.get_iterator(dataset, training=False)))
+        return to_device(Xi, net.device)
+
+    @staticmethod
+    def _network_flops(net, batch):
+        """The network's forward floating-point operations per sample, counted on two rows of ``batch``.
+
+        The count leaves torch's random state as it was: a fit draws the same numbers whether or
+        not the thread policy needed to count.
+        """
+        rows = {k: v[:2] for k, v in batch.items()}
+        with isolated(net.device):
+            return forward_flops(net.module_, lambda: net.forward_module(rows), len(next(iter(rows.values()))))
 
     # ------------------------------------------------------------ inference
     @staticmethod
@@ -494,8 +514,13 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         def cut(t, n_valid):
             return t[:n_valid].float().cpu().numpy()
 
-        with torch.no_grad():
-            for batch, n_valid in iter_batches(tensors, PREDICT_BATCH_SIZE, pad=True, device=self.device_):
+        batches = iter_batches(tensors, PREDICT_BATCH_SIZE, pad=True, device=self.device_)
+        first = next(batches, None)
+        if first is None:
+            return out
+        threads = policy_threads(self.device_, lambda: self._network_flops(self.net_, first[0]))
+        with torch_threads(threads), torch.no_grad():
+            for batch, n_valid in itertools.chain([first], batches):
                 modalities, mask = self.net_.prepare_batch(batch)
                 res = fn(module, modalities, mask)
                 out.append({k: cut(v, n_valid) for k, v in res.items()} if isinstance(res, dict) else cut(res, n_valid))

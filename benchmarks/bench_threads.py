@@ -18,10 +18,15 @@ relative to the best fixed count (target: within 1.2x, quiet and loaded). From t
 the predictions at 1 and 2 threads are compared (largest probability difference and accuracy
 difference), and the policy's against one thread's (identical where it picks one thread).
 
+Also the README's example fit as written (``--parts readme``), under each setting, quiet and
+loaded: the times the README states come from it.
+
 Read the ratios, not the seconds: they are one run's on whatever machine ran them.
 
     python benchmarks/bench_threads.py              # everything (about 40 minutes on 2 cores)
     python benchmarks/bench_threads.py --quick      # smoke run (CI): two estimators, two epochs, one data set
+    python benchmarks/bench_threads.py --parts readme   # only the README's example fit, quiet and loaded
+    python benchmarks/bench_threads.py --parts study --sets "fou + kar,digits" --repeats 3 --tag _tables
     python benchmarks/bench_threads.py --from-json benchmarks/results/threads.json   # table + figure only
 
 Results go to ``benchmarks/results/threads[_quick].json`` and a figure beside it (or ``--figure``).
@@ -66,13 +71,14 @@ TARGET = 1.2
 
 def datasets(quick):
     sets = {}
-    for views in (["pix", "fou"], ["fou", "kar"]):
+    for views in (["fou", "kar"], ["pix", "fou"]):
         X, y = load_multiple_features(views=views, return_X_y=True)
         sets[" + ".join(views)] = (dict(X), y)
-    if not quick:
-        X, y = load_digits(return_X_y=True)
-        sets["digits"] = ({"top": X[:, :32], "bottom": X[:, 32:]}, y)
-    return {"fou + kar": sets["fou + kar"]} if quick else sets
+    if quick:
+        return {"fou + kar": sets["fou + kar"]}
+    X, y = load_digits(return_X_y=True)
+    return {"fou + kar": sets["fou + kar"], "digits": ({"top": X[:, :32], "bottom": X[:, 32:]}, y),
+            "pix + fou": sets["pix + fou"]}
 
 
 def estimators(first, quick):
@@ -115,22 +121,26 @@ def flat(X):
     return np.hstack([np.asarray(v).reshape(len(v), -1) for v in X.values()])
 
 
-def run_estimator(make, X_train, y_train, X_test, y_test, setting, quick):
+def run_estimator(make, X_train, y_train, X_test, y_test, setting, quick, repeats=1):
+    """Fit and predict ``repeats`` times (same seed); the median seconds, the accuracy and the last output."""
     kw = {"random_state": 0, **({"max_epochs": 2} if quick else {})}
-    with warnings.catch_warnings(), skcausalmm.config_context(torch_threads=setting):
-        warnings.simplefilter("ignore")
-        est = make(**kw)
-        start = time.perf_counter()
-        est.fit(X_train, y_train)
-        fit_s = time.perf_counter() - start
-        start = time.perf_counter()
-        if hasattr(est, "predict_proba"):
-            out = est.predict_proba(X_test)
-        else:
-            out = est.transform(X_test)
-        predict_s = time.perf_counter() - start
+    fits, predicts = [], []
+    for _ in range(repeats):
+        with warnings.catch_warnings(), skcausalmm.config_context(torch_threads=setting):
+            warnings.simplefilter("ignore")
+            est = make(**kw)
+            start = time.perf_counter()
+            est.fit(X_train, y_train)
+            fits.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            if hasattr(est, "predict_proba"):
+                out = est.predict_proba(X_test)
+            else:
+                out = est.transform(X_test)
+            predicts.append(time.perf_counter() - start)
     acc = float(np.mean(est.classes_[out.argmax(1)] == y_test)) if hasattr(est, "classes_") else None
-    return {"fit_s": fit_s, "predict_s": predict_s, "accuracy": acc}, out
+    return {"fit_s": float(np.median(fits)), "predict_s": float(np.median(predicts)), "accuracy": acc,
+            "fit_runs_s": fits}, out
 
 
 def run_baseline(make, X_train, y_train, X_test, y_test, limit):
@@ -145,24 +155,37 @@ def run_baseline(make, X_train, y_train, X_test, y_test, limit):
     return {"fit_s": fit_s, "predict_s": predict_s, "accuracy": float(np.mean(pred == y_test))}
 
 
-def run(args):
+def run(args, save=None):
+    """The study: every estimator and baseline, on every data set, under every setting, quiet and loaded.
+
+    ``save(result)``, if given, is called after each data set with the results so far.
+    """
     counts = list(range(1, min(os.cpu_count() or 1, 4) + 1))
     settings = ["auto", *counts]
     rows, agreement = [], []
+    result = {"cores": os.cpu_count(), "busy": args.busy, "repeats": args.repeats, "torch_threads_at_start": torch.get_num_threads(),
+              "small_network_flops": skcausalmm._core.threads.SMALL_NETWORK_FLOPS, "quick": args.quick,
+              "rows": rows, "agreement": agreement}
     for set_name, (X, y) in datasets(args.quick).items():
+        if args.sets and set_name not in args.sets.split(","):
+            continue
         idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=0)
         X_train = {k: np.asarray(v)[idx_train] for k, v in X.items()}
         X_test = {k: np.asarray(v)[idx_test] for k, v in X.items()}
         y_train, y_test = y[idx_train], y[idx_test]
-        for setting in settings:  # warm-up: first calls allocate and initialise libraries; not timed
-            run_estimator(LateFusionClassifier, X_train, y_train, X_test, y_test, setting, quick=True)
         for load in ("quiet", "loaded"):
             with busy(args.busy) if load == "loaded" else contextlib.nullcontext():
-                for i, (name, make) in enumerate(estimators(next(iter(X)), args.quick).items()):
+                for setting in settings:  # warm-up: the first calls after a change are slower; not timed
+                    run_estimator(LateFusionClassifier, X_train, y_train, X_test, y_test, setting, quick=True)
+                chosen = estimators(next(iter(X)), args.quick)
+                if args.estimators:
+                    chosen = {k: v for k, v in chosen.items() if k in args.estimators.split(",")}
+                for i, (name, make) in enumerate(chosen.items()):
                     outputs = {}
                     # the settings in a rotated order: none is always first after another estimator
                     for setting in settings[i % len(settings):] + settings[:i % len(settings)]:
-                        res, outputs[setting] = run_estimator(make, X_train, y_train, X_test, y_test, setting, args.quick)
+                        res, outputs[setting] = run_estimator(make, X_train, y_train, X_test, y_test, setting, args.quick,
+                                                              args.repeats)
                         rows.append({"data": set_name, "load": load, "estimator": name, "threads": setting, **res})
                         print(f"{set_name:9s} {load:6s} {name:15s} threads={setting!s:4s} fit {res['fit_s']:6.2f} s  "
                               f"predict {res['predict_s']:.3f} s  accuracy {res['accuracy']}", flush=True)
@@ -175,9 +198,27 @@ def run(args):
                         rows.append({"data": set_name, "load": load, "estimator": name, "threads": setting, **res})
                         print(f"{set_name:9s} {load:6s} {name:15s} threads={setting!s:4s} fit {res['fit_s']:6.2f} s  "
                               f"predict {res['predict_s']:.3f} s  accuracy {res['accuracy']:.3f}", flush=True)
-    return {"cores": os.cpu_count(), "busy": args.busy, "torch_threads_at_start": torch.get_num_threads(),
-            "small_network_flops": skcausalmm._core.threads.SMALL_NETWORK_FLOPS, "quick": args.quick,
-            "rows": rows, "agreement": agreement}
+        if save is not None:
+            save(result)
+    return result
+
+
+def readme_fit(args):
+    """The README's example as written (LateFusion, 30 epochs, all 2,000 pix + fou rows): its fit seconds."""
+    X, y = load_multiple_features(views=["pix", "fou"], return_X_y=True)
+    X = {"image": X["pix"], "tabular": X["fou"]}
+    epochs = 2 if args.quick else 30
+    counts = list(range(1, min(os.cpu_count() or 1, 4) + 1))
+    out = []
+    for load in ("quiet", "loaded"):
+        with busy(args.busy) if load == "loaded" else contextlib.nullcontext():
+            for setting in ["auto", *counts]:
+                with skcausalmm.config_context(torch_threads=setting):
+                    start = time.perf_counter()
+                    LateFusionClassifier(max_epochs=epochs, random_state=0).fit(X, y)
+                    out.append({"load": load, "threads": setting, "fit_s": time.perf_counter() - start})
+                print(f"README example, {load}, threads={setting}: {out[-1]['fit_s']:.1f} s", flush=True)
+    return out
 
 
 def compare(set_name, name, outputs, y_test, counts):
@@ -221,9 +262,12 @@ def summarise(result):
 
 def print_tables(result):
     table = summarise(result)
+    if not table:
+        return table
     counts = sorted({r["threads"] for r in result["rows"] if isinstance(r["threads"], int)})
     print(f"\n{result['cores']} cores; loaded = {result['busy']} busy process(es); torch's threads at start "
-          f"{result['torch_threads_at_start']}; fit seconds (predict seconds on the 30 % test split)")
+          f"{result['torch_threads_at_start']}; fit seconds (predict seconds on the 30 % test split), median of "
+          f"{result.get('repeats', 1)}")
     head = " | ".join(f"{load} {k}" for load in ("quiet", "loaded") for k in ["auto", *counts])
     print(f"| data | estimator | accuracy | {head} | auto ÷ best fixed, quiet / loaded | predict auto ÷ best, quiet / loaded |")
     print("|---|---|---|" + "---|" * (2 * (len(counts) + 1)) + "---|---|")
@@ -290,21 +334,40 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (CI): two estimators, two epochs, one data set")
     parser.add_argument("--busy", type=int, default=1, help="busy processes in the loaded runs (default 1)")
+    parser.add_argument("--repeats", type=int, default=1, help="fits per estimator and setting (median seconds)")
+    parser.add_argument("--sets", default=None, help="comma-separated data sets (fou + kar, digits, pix + fou)")
+    parser.add_argument("--estimators", default=None, help="comma-separated estimators (e.g. LateFusion,MLA)")
+    parser.add_argument("--tag", default="", help="suffix of the JSON file's name")
+    parser.add_argument("--parts", default="study,readme",
+                        help="study (every estimator, data set, setting and load), readme (the README's example fit)")
     parser.add_argument("--figure", type=Path, default=None, help="PNG path (default: next to the JSON)")
     parser.add_argument("--from-json", type=Path, default=None, help="re-print and redraw from a saved run")
     args = parser.parse_args(argv)
     if args.from_json is not None:
         result = json.loads(args.from_json.read_text())
-        figure(print_tables(result), args.figure or args.from_json.with_suffix(".png"))
+        if result["rows"]:
+            figure(print_tables(result), args.figure or args.from_json.with_suffix(".png"))
+        for row in result.get("readme", []):
+            print(f"README example ({row['load']}, threads={row['threads']}): fit {row['fit_s']:.1f} s")
         return
     start = time.perf_counter()
-    result = run(args)
-    result["seconds"] = time.perf_counter() - start
+    parts = args.parts.split(",")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"threads{'_quick' if args.quick else ''}.json"
-    out.write_text(json.dumps(result, indent=1))
-    table = print_tables(result)
-    figure(table, args.figure or out.with_suffix(".png"))
+    suffix = "" if args.parts == "study,readme" else "_" + args.parts.replace(",", "_")
+    out = RESULTS / f"threads{suffix}{args.tag}{'_quick' if args.quick else ''}.json"
+
+    def save(result):
+        out.write_text(json.dumps(result, indent=1))
+
+    result = run(args, save) if "study" in parts else {"rows": [], "agreement": []}
+    if "readme" in parts:
+        result["readme"] = readme_fit(args)
+    result["seconds"] = time.perf_counter() - start
+    save(result)
+    if result["rows"]:
+        figure(print_tables(result), args.figure or out.with_suffix(".png"))
+    for row in result.get("readme", []):
+        print(f"README example ({row['load']}, threads={row['threads']}): fit {row['fit_s']:.1f} s")
     print(f"results: {out} ({result['seconds']:.0f} s)")
 
 

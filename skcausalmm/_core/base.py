@@ -362,7 +362,11 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
                 weighted=sample_weight is not None,
                 owner=type(self).__name__,
             )
-            threads = policy_threads(self.device_, lambda: self._network_flops(net, self._first_batch(net, train_ds)))
+            threads = policy_threads(
+                self.device_,
+                lambda: self._network_flops(net, self._first_batch(net, train_ds)),
+                passes=3 * n_epochs * len(train_ds) + n_epochs * (n - len(train_ds)),  # forward + backward, validation
+            )
             with torch_threads(threads):
                 if n_epochs > 0:
                     net.epoch_listener_ = epoch_tasks
@@ -518,7 +522,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         first = next(batches, None)
         if first is None:
             return out
-        threads = policy_threads(self.device_, lambda: self._network_flops(self.net_, first[0]))
+        threads = policy_threads(self.device_, lambda: self._network_flops(self.net_, first[0]), passes=len(availability))
         with torch_threads(threads), torch.no_grad():
             for batch, n_valid in itertools.chain([first], batches):
                 modalities, mask = self.net_.prepare_batch(batch)

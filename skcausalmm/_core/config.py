@@ -57,10 +57,12 @@ def set_config(torch_threads=None, **unknown):
         * ``"auto"`` (the package's default): one thread for small networks (those whose
           forward pass costs under :data:`skcausalmm._core.threads.SMALL_NETWORK_FLOPS`
           floating-point operations per sample, which includes every default network on
-          tables), torch's own setting for larger ones. A thread count the user chose is kept
-          in every case: ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` set in the environment,
-          or a ``torch.set_num_threads`` call (or a threadpoolctl limit) made after
-          skcausalmm was imported.
+          tables) and for short calls; for larger work, as many threads as the machine has
+          idle CPUs when the call starts (measured where the system reports it, Linux), at
+          most torch's count. A thread count the user chose is kept in every case:
+          ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` set in the environment, or a
+          ``torch.set_num_threads`` call (or a threadpoolctl limit) made after skcausalmm was
+          imported.
         * an int: that many threads for every fit and prediction.
         * ``"torch"``: torch's setting, whatever it is.
 

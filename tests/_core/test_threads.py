@@ -1,5 +1,6 @@
 """The thread policy: torch's intra-op threads during fit, predict and transform, and the settings."""
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -62,10 +63,31 @@ def test_small_networks_fit_and_predict_on_one_thread_and_the_count_is_restored(
     assert torch.get_num_threads() == 2
 
 
-def test_large_networks_keep_torchs_setting(torch_default, monkeypatch):
+@pytest.mark.parametrize(("idle", "expected"), [(2.0, 2), (1.6, 2), (1.0, 1), (0.2, 1), (None, 2)])
+def test_large_networks_use_the_idle_cpus_up_to_torchs_count(torch_default, monkeypatch, idle, expected):
     monkeypatch.setattr(threads, "SMALL_NETWORK_FLOPS", 0)
+    monkeypatch.setattr(threads, "SHORT_CALL_FLOPS", 0)
+    monkeypatch.setattr(threads, "idle_cpus", lambda: idle)
     X, y = _data()
-    assert set(_fit_threads(LateFusionClassifier(**SMALL), X, y)) == {2}
+    assert set(_fit_threads(LateFusionClassifier(**SMALL), X, y)) == {expected}
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(threads, "idle_cpus", lambda: 8.0)  # never more than torch's count
+        assert set(_fit_threads(LateFusionClassifier(**SMALL), X, y)) == {2}
+
+
+def test_short_calls_of_larger_networks_run_on_one_thread_without_measuring(torch_default, monkeypatch):
+    monkeypatch.setattr(threads, "SMALL_NETWORK_FLOPS", 0)
+    monkeypatch.setattr(threads, "idle_cpus", lambda: pytest.fail("a short call measured the load"))
+    X, y = _data()
+    assert set(_fit_threads(LateFusionClassifier(**SMALL), X, y)) == {1}
+
+
+def test_idle_cpus_reads_the_system():
+    idle = threads.idle_cpus(0.1)
+    if not os.path.exists("/proc/stat"):
+        assert idle is None
+    else:
+        assert 0.0 <= idle <= os.cpu_count() + 1e-9
 
 
 def test_a_count_the_user_chose_is_kept(torch_default, monkeypatch):

@@ -19,6 +19,7 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 
 from ..nn.layers import InputStandardizer
 from .data import AVAILABILITY_KEY, SAMPLE_WEIGHT_KEY
@@ -54,6 +55,47 @@ class MultimodalNet(NeuralNet):
         self.input_stats = input_stats
         self.modality_names = modality_names
         self.pass_availability = pass_availability
+
+    #: skorch's per-batch notifications: delivered only to the callbacks that define them.
+    PER_BATCH_EVENTS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
+
+    def notify(self, method_name, **cb_kwargs):
+        """skorch's ``notify``; per-batch events skip the callbacks that do not define them.
+
+        A callback that neither overrides the event's method of skorch's ``Callback`` (in its
+        class or on the instance) nor is a ``Callback`` at all would only run the base class's
+        empty method, so it is not called. Every other event reaches every callback.
+        """
+        if method_name not in self.PER_BATCH_EVENTS:
+            return super().notify(method_name, **cb_kwargs)
+        getattr(self, method_name)(self, **cb_kwargs)
+        for cb in self._event_listeners(method_name):
+            getattr(cb, method_name)(self, **cb_kwargs)
+
+    def _event_listeners(self, method_name):
+        callbacks = self.callbacks_
+        key = (id(callbacks), len(callbacks), tuple(id(cb) for _, cb in callbacks))
+        cache = self.__dict__.get("_listener_cache")
+        if cache is None or cache[0] != key:
+            cache = (key, {})
+            self.__dict__["_listener_cache"] = cache
+        listeners = cache[1].get(method_name)
+        if listeners is None:
+            empty = getattr(Callback, method_name)
+            listeners = [
+                cb
+                for _, cb in callbacks
+                if not isinstance(cb, Callback) or method_name in vars(cb) or getattr(type(cb), method_name) is not empty
+            ]
+            cache[1][method_name] = listeners
+        return listeners
+
+    def _set_training(self, training=True):
+        """skorch's, but a module whose every part is already in that mode is left alone (it runs at every batch)."""
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and any(m.training != training for m in module.modules()):
+                module.train(training)
 
     def initialize_module(self):
         """Build the network (skorch's way, from ``module`` and ``module__*``) and the input layer."""

@@ -76,3 +76,35 @@ def test_checkpoint_and_progress_bar_callbacks_on_dict_input(tmp_path, capsys):
     LateFusionClassifier(max_epochs=2, early_stopping=True, callbacks=callbacks, random_state=0).fit(X, y)
     assert {"params.pt", "optimizer.pt", "history.json"} <= {p.name for p in tmp_path.iterdir()}
     assert "it/s" in capsys.readouterr().err  # the bar was drawn
+
+
+def test_per_batch_events_reach_every_callback_that_defines_them():
+    from skorch.callbacks import Callback
+
+    calls = []
+
+    class Defines(Callback):
+        def on_batch_end(self, net, **kwargs):
+            calls.append("class")
+
+    class Silent(Callback):
+        pass
+
+    silent = Silent()
+    silent.on_batch_begin = lambda *a, **k: calls.append("instance")
+    X, y = make_data(n=40)
+    LateFusionClassifier(max_epochs=1, batch_size=20, early_stopping=False, random_state=0,
+                         callbacks=[Defines(), silent]).fit(X, y)
+    assert calls == ["instance", "class"] * 2  # two batches; Silent's on_batch_end is the empty base method
+
+
+def test_training_mode_is_set_on_every_part_and_frozen_parts_stay_frozen():
+    X, y = make_data(n=40)
+    clf = LateFusionClassifier(max_epochs=1, random_state=0).fit(X, y)
+    net = clf.net_
+    net.module_.eval()
+    next(iter(net.module_.children())).train()  # a part left in the other mode
+    net._set_training(True)
+    assert all(m.training for m in net.module_.modules())
+    net._set_training(False)
+    assert not any(m.training for m in net.module_.modules())

@@ -81,8 +81,16 @@ def forward_flops(module, forward, rows):
     return flops
 
 
-def _user_chose_threads():
-    return any(os.environ.get(name) for name in THREAD_ENVIRONMENT) or torch.get_num_threads() != _THREADS_AT_IMPORT
+def _count_outside_the_policy():
+    """torch's count as the user left it: the one found by the first block still holding its own count."""
+    with _lock:
+        if _holders and _restore_to is not None:
+            return _restore_to[0]
+        return torch.get_num_threads()
+
+
+def _user_chose_threads(count):
+    return any(os.environ.get(name) for name in THREAD_ENVIRONMENT) or count != _THREADS_AT_IMPORT
 
 
 def _cpu_times():
@@ -133,8 +141,10 @@ def policy_threads(device, flops_per_sample, passes):
         return None
     if setting != "auto":
         return int(setting)
-    current = torch.get_num_threads()
-    if current == 1 or _user_chose_threads():
+    # a fit in another thread may hold its own count now: decide from the user's, so that both
+    # decide alike whichever enters first
+    current = _count_outside_the_policy()
+    if current == 1 or _user_chose_threads(current):
         return None
     flops = flops_per_sample() if callable(flops_per_sample) else flops_per_sample
     if flops < SMALL_NETWORK_FLOPS or flops * passes < SHORT_CALL_FLOPS:

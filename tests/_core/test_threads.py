@@ -187,3 +187,12 @@ def test_set_config_keeps_what_is_not_passed():
         assert skcausalmm.get_config()["torch_threads"] == 2
     finally:
         skcausalmm.set_config(torch_threads="auto")
+
+
+def test_a_call_that_starts_while_another_holds_the_count_decides_as_it_would_alone(torch_default):
+    with torch_threads(1):  # another fit, in another thread, holds one thread now
+        assert threads.policy_threads("cpu", 10.0, passes=1) == 1
+    assert threads.policy_threads("cpu", 10.0, passes=1) == 1
+    torch.set_num_threads(3)  # the user's count
+    with torch_threads(1):
+        assert threads.policy_threads("cpu", 10.0, passes=1) is None

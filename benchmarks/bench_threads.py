@@ -53,17 +53,11 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import skcausalmm
-from skcausalmm import (
-    CausalInfoMinClassifier,
-    ContrastiveICA,
-    FrontDoorMultimodalClassifier,
-    LateFusionClassifier,
-    MLAClassifier,
-    MMParetoClassifier,
-    OGMGEClassifier,
-    RedCoreClassifier,
-)
+from skcausalmm import ContrastiveICA, LateFusionClassifier
 from skcausalmm.datasets import load_multiple_features
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_training_cost import estimators as training_cost_estimators  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TARGET = 1.2
@@ -82,16 +76,10 @@ def datasets(quick):
 
 
 def estimators(first, quick):
-    makers = {
-        "LateFusion": lambda **kw: LateFusionClassifier(**kw),
-        "OGM-GE": lambda **kw: OGMGEClassifier(**kw),
-        "MMPareto": lambda **kw: MMParetoClassifier(**kw),
-        "MLA": lambda **kw: MLAClassifier(**kw),
-        "RedCore": lambda **kw: RedCoreClassifier(**kw),
-        "CausalInfoMin": lambda **kw: CausalInfoMinClassifier(**kw),
-        "FrontDoor": lambda **kw: FrontDoorMultimodalClassifier(predominant=first, **kw),
-        "ContrastiveICA": lambda **kw: ContrastiveICA(**kw),
-    }
+    """``bench_training_cost``'s classifiers (the front door in its default role) and ContrastiveICA."""
+    makers = {name.replace(" (TE-D)", ""): make for name, make in training_cost_estimators(first).items()
+              if name != "FrontDoor (confounder)"}
+    makers["ContrastiveICA"] = lambda **kw: ContrastiveICA(**kw)
     if quick:
         return {name: makers[name] for name in ("LateFusion", "FrontDoor")}
     return makers

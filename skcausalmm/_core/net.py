@@ -15,16 +15,41 @@ Nothing here knows about scikit-learn or about any method; the estimator layer i
 """
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.callbacks import PrintLog as _SkorchPrintLog
+from skorch.setter import optimizer_setter
 
 from ..nn.layers import InputStandardizer
 from .data import AVAILABILITY_KEY, SAMPLE_WEIGHT_KEY
 
-__all__ = ["MultimodalNet", "RecordingNet"]
+__all__ = ["MultimodalNet", "RecordingNet", "PrintLog"]
+
+
+class PrintLog(_SkorchPrintLog):
+    """skorch's ``PrintLog`` whose default sink (``print``) is not part of its saved state.
+
+    Serialisers that list the types a file holds before loading it (skops) would otherwise
+    report ``builtins.print`` as an untrusted type of every model; the sink is written as a
+    marker and ``print`` is put back on load. Any other sink is kept as it is.
+    """
+
+    _PRINT = "<print>"
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if state.get("sink") is print:
+            state["sink"] = self._PRINT
+        return state
+
+    def __setstate__(self, state):
+        if state.get("sink") == self._PRINT:
+            state = {**state, "sink": print}
+        self.__dict__.update(state)
 
 
 class MultimodalNet(NeuralNet):
@@ -55,6 +80,35 @@ class MultimodalNet(NeuralNet):
         self.input_stats = input_stats
         self.modality_names = modality_names
         self.pass_availability = pass_availability
+
+    def get_default_callbacks(self):
+        """skorch's default callbacks, with :class:`PrintLog` in place of skorch's."""
+        return [
+            (name, PrintLog() if isinstance(cb, _SkorchPrintLog) else cb) for name, cb in super().get_default_callbacks()
+        ]
+
+    def __getstate__(self):
+        """skorch's state without what is rebuilt on load.
+
+        The optimiser's virtual parameters (``functools.partial`` objects of skorch's
+        ``optimizer_setter``, which skops would list as untrusted types) and the cache of
+        per-batch listeners are dropped; :meth:`__setstate__` registers the setters again.
+        """
+        state = super().__getstate__()
+        state.pop("virtual_params_", None)
+        state.pop("_listener_cache", None)
+        return state
+
+    def __setstate__(self, state):
+        """skorch's ``__setstate__``, then the optimiser setters that ``__getstate__`` left out."""
+        had_virtual = "virtual_params_" in state
+        super().__setstate__(state)
+        if not had_virtual and self.__dict__.get("initialized_", False):
+            self._initialize_virtual_params()
+            for name in getattr(self, "_optimizers", ()):
+                patterns = [name + "__param_groups__*__*", name + "__*"] + (["lr"] if name == "optimizer" else [])
+                self._register_virtual_param(patterns, partial(optimizer_setter, optimizer_attr=name + "_",
+                                                               optimizer_name=name))
 
     #: skorch's per-batch notifications: delivered only to the callbacks that define them.
     PER_BATCH_EVENTS = ("on_batch_begin", "on_batch_end", "on_grad_computed")

@@ -108,3 +108,25 @@ def test_training_mode_is_set_on_every_part_and_frozen_parts_stay_frozen():
     assert all(m.training for m in net.module_.modules())
     net._set_training(False)
     assert not any(m.training for m in net.module_.modules())
+
+
+def test_pickled_net_keeps_its_print_sink_and_optimizer_setters(capsys):
+    import pickle
+
+    from skorch.callbacks import PrintLog
+
+    X, y = make_data(n=60)
+    clf = LateFusionClassifier(max_epochs=1, random_state=0).fit(X, y)
+    state = clf.net_.__getstate__()
+    assert "virtual_params_" not in state  # functools.partial objects: rebuilt on load
+    printlog = dict(clf.net_.callbacks_)["print_log"]
+    assert isinstance(printlog, PrintLog) and printlog.__getstate__()["sink"] != print
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert dict(loaded.net_.callbacks_)["print_log"].sink is print
+    loaded.net_.set_params(lr=0.25)
+    assert loaded.net_.optimizer_.param_groups[0]["lr"] == 0.25
+    from skcausalmm._core.net import PrintLog as OurPrintLog
+
+    custom = OurPrintLog(sink=len)
+    custom.__setstate__(custom.__getstate__())
+    assert custom.sink is len

@@ -33,6 +33,9 @@ class ContextDictionary(nn.Module):
         Width of the contexts ``r_j``.
     auxiliary_size : int
         Width of the auxiliary features ``z_a_j``.
+    max_entries : int or None, default=None
+        The most entries the dictionary can hold (the network's ``dictionary_size``): a saved
+        dictionary with more is refused before its tensors are read. None means no bound.
 
     Attributes
     ----------
@@ -46,9 +49,10 @@ class ContextDictionary(nn.Module):
         ``(n_prototypes asked for, k-means seed)``.
     """
 
-    def __init__(self, context_size, auxiliary_size):
+    def __init__(self, context_size, auxiliary_size, max_entries=None):
         super().__init__()
         self.context_size, self.auxiliary_size = int(context_size), int(auxiliary_size)
+        self.max_entries = None if max_entries is None else int(max_entries)
         for name in _BUFFERS:
             self.register_buffer(name, None)
         # not saved: moves with the module, so that loaded buffers land on the network's device
@@ -123,6 +127,47 @@ class ContextDictionary(nn.Module):
         if prototypes:
             return self.prototype_contexts, self.prototype_auxiliaries, self.prototype_weights
         return self.contexts, self.auxiliaries, self.weights
+
+    def check_saved_shapes(self, shapes):
+        """Refuse saved buffers whose shapes this dictionary cannot hold, before their bytes are read.
+
+        Parameters
+        ----------
+        shapes : dict of str to tuple of int
+            Shape of each saved buffer, by its name here (e.g. ``"contexts"``).
+
+        Raises
+        ------
+        ValueError
+            If a name is unknown, a width differs from the network's, the entries outnumber
+            ``max_entries``, the prototypes outnumber the entries, or the buffers disagree in
+            their number of rows.
+        """
+        widths = {"contexts": self.context_size, "auxiliaries": self.auxiliary_size}
+        rows = {}
+        for name, shape in shapes.items():
+            shape = tuple(shape)
+            if name not in _BUFFERS:
+                raise ValueError(f"the context dictionary has no buffer {name!r}.")
+            kind = name.split("_")[-1]
+            if kind == "info":
+                if shape != (2,):
+                    raise ValueError(f"{name} has shape {shape}; it holds 2 numbers.")
+                continue
+            expected_dim = 2 if kind in widths else 1
+            if len(shape) != expected_dim or (kind in widths and shape[1] != widths[kind]):
+                wanted = f"(entries, {widths[kind]})" if kind in widths else "(entries,)"
+                raise ValueError(f"{name} has shape {shape}; this network's {name} have shape {wanted}.")
+            rows.setdefault("prototypes" if name.startswith("prototype") else "dictionary", set()).add(shape[0])
+        for group, counts in rows.items():
+            if len(counts) > 1:
+                raise ValueError(f"The {group} buffers (contexts, auxiliaries, weights) disagree in their number of entries.")
+        entries = next(iter(rows.get("dictionary", {0})))
+        if self.max_entries is not None and entries > self.max_entries:
+            raise ValueError(f"the saved dictionary has {entries} entries; dictionary_size={self.max_entries} allows at most that many.")
+        prototypes = next(iter(rows.get("prototypes", {0})))
+        if prototypes > max(entries, 1):
+            raise ValueError(f"the saved dictionary has {prototypes} prototypes for {entries} entries; it cannot have more.")
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # the buffers are None until built: give them the saved shapes first, so that a fitted

@@ -199,7 +199,7 @@ class FrontDoorNetwork(nn.Module):
             self.diagnostic_heads[name] = nn.Linear(auxiliary_size, self.n_classes)
         self.mediator_diagnostic_head = nn.Linear(mediator_size, self.n_classes)
 
-        self.dictionary = ContextDictionary(context_size, auxiliary_size)
+        self.dictionary = ContextDictionary(context_size, auxiliary_size, max_entries=self.dictionary_size)
 
     # ---------------------------------------------------------------- features
     def adversary_coefficient(self):

@@ -127,24 +127,49 @@ def _sized_from_file(module, key):
     )
 
 
+def _check_sized_from_file(module, given, where):
+    """Have each module that sizes buffers from the file check their saved shapes before any byte is read.
+
+    A module with such buffers (left None until fitted) must define ``check_saved_shapes``
+    (``{buffer name: shape}``, raising ``ValueError``); one that does not cannot be loaded.
+    """
+    owners = {}
+    for key, spec in given.items():
+        if _sized_from_file(module, key):
+            path, _, name = key.rpartition(".")
+            owners.setdefault(path, {})[name] = tuple(spec.shape)
+    for path, shapes in owners.items():
+        owner = module.get_submodule(path)
+        check = getattr(owner, "check_saved_shapes", None)
+        if check is None:
+            raise ValueError(f"{WEIGHTS}: {where}.{path} sizes its buffers from the file but cannot check them.")
+        try:
+            check(shapes)
+        except ValueError as exc:
+            raise ValueError(f"{WEIGHTS} does not match the rebuilt network ({where}.{path}): {exc}") from None
+
+
 def load_weights(net, groups, weights, where=""):
     """Load the network parts' tensors: every name, shape and dtype is checked first, then the bytes are read.
 
     ``groups`` holds :class:`~skcausalmm.io.archive.TensorSpec` entries (from the weights header);
     ``weights`` (a :class:`~skcausalmm.io.archive.Weights`) reads them once all parts match the
-    rebuilt network, so a file makes ``load`` read no more than the network holds, but for the
-    buffers a module sizes from the file (left None until then), which the weights limit bounds.
+    rebuilt network, so a file makes ``load`` read no more than the network holds; buffers a module
+    sizes from the file (left None until then) are bounded by the module's ``check_saved_shapes``
+    from the network's parameters (the front-door dictionary: ``dictionary_size`` entries).
     """
     for prefix, attribute in _PARTS:
         expected = getattr(net, attribute).state_dict()
         given = groups[prefix]
+        _check_sized_from_file(getattr(net, attribute), {k: v for k, v in given.items() if k not in expected},
+                               f"{where}{prefix}")
         missing = [k for k in expected if k not in given]
         if missing:
             raise ValueError(f"{WEIGHTS} does not match the rebuilt network: {where}{prefix}.{missing[0]} is missing.")
         for key, value in given.items():
             if key not in expected:
                 if _sized_from_file(getattr(net, attribute), key):
-                    continue  # the module checks it as it loads it; the weights limit bounds it
+                    continue  # checked above by the module's check_saved_shapes
                 raise ValueError(
                     f"{WEIGHTS} does not match the rebuilt network: unexpected tensor '{where}{prefix}.{key}' "
                     f"(the {prefix} has no such parameter or buffer)."

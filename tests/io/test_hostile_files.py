@@ -234,3 +234,34 @@ def test_deeply_nested_json_in_a_nested_estimator_is_refused(tmp_path):
     meta["fitted"]["biased_estimator_"]["__estimator__"]["history"] = "DEEP"
     text = json.dumps(meta).replace('"DEEP"', deep)
     refused_quickly(write(tmp_path / "deep.zip", {**members, META: text}), "nested too deeply")
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (lambda n, w: {"contexts": [n * 64, w["contexts"]], "auxiliaries": [n * 64, w["auxiliaries"]],
+                       "weights": [n * 64]}, r"has \d+ entries; dictionary_size=\d+ allows at most that many"),
+        (lambda n, w: {"contexts": [n, w["contexts"] + 4096]}, r"contexts has shape \(\d+, \d+\); this network's"),
+        (lambda n, w: {"prototype_contexts": [n + 1, w["contexts"]], "prototype_auxiliaries": [n + 1, w["auxiliaries"]],
+                       "prototype_weights": [n + 1]}, r"prototypes for \d+ entries; it cannot have more"),
+    ],
+    ids=["too-many-entries", "wrong-width", "more-prototypes-than-entries"],
+)
+def test_front_door_dictionary_is_bounded_by_its_parameters(changes, message, tmp_path):
+    # the dictionary's buffers take their shapes from the file: dictionary_size and the
+    # network's widths bound them before a byte of them is read
+    from skcausalmm import FrontDoorMultimodalClassifier
+
+    X, y = make_data()
+    est = small(FrontDoorMultimodalClassifier, auxiliary="confounder", dictionary_size=16).fit(X, y)
+    path = save(est, tmp_path / "fd.zip")
+    with zipfile.ZipFile(path) as zipped:
+        members = {name: zipped.read(name) for name in zipped.namelist()}
+    header, _ = split(members[WEIGHTS])
+    prefix = "module.dictionary."
+    n = header[prefix + "contexts"]["shape"][0]
+    widths = {k: header[prefix + k]["shape"][1] for k in ("contexts", "auxiliaries")}
+    tampered = rebuild(members[WEIGHTS], {prefix + k: ("F32", v) for k, v in changes(n, widths).items()})
+    bomb = write(tmp_path / "bomb.zip", {**members, WEIGHTS: tampered})
+    refused_quickly(bomb, message)
+    assert type(load(path, device="cpu")) is FrontDoorMultimodalClassifier

@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -30,7 +32,8 @@ __all__ = ["CausalInfoMinClassifier"]
 _METHOD_PARAMS = {
     "te": ("bias_size", "rate_coefficient", "coding_eps", "dynamic_weight", "contrastive_weight", "temperature",
            "inference"),
-    "ate": ("confounder_modality", "code_size", "n_confounders", "prior", "ate_variant", "biased_epochs"),
+    "ate": ("confounder_modality", "code_size", "n_confounders", "prior", "ate_variant", "biased_epochs",
+            "treatment_weight"),
 }
 
 #: Shared parameters handed to the first-stage (biased) model of ATE-D.
@@ -46,7 +49,94 @@ _FIRST_STAGE_PARAMS = (
 )
 
 
-@fill_shared_docs(lr=1e-3)
+#: A modality is a shortcut candidate when the label read from its k-means clusters is at least
+#: this share of the accuracy of a linear probe on its features (its predictive information is a
+#: categorical code of the label).
+SHORTCUT_SUFFICIENCY = 0.985
+
+#: ... and when its k-means clusters explain at least this share of its features' variance (the
+#: features are nearly discrete: a code, not a measurement).
+SHORTCUT_DISCRETENESS = 0.9
+
+#: Rows used to score the modalities (a seeded subsample beyond it).
+_DETECTION_ROWS = 5000
+
+
+def _weighted_accuracy(correct, sample_weight):
+    return float(np.average(correct, weights=sample_weight))
+
+
+def _probe_accuracy(features, y, sample_weight, seed):
+    """Training accuracy of a multinomial logistic regression on standardised ``features``."""
+    Z = StandardScaler().fit_transform(features)
+    probe = LogisticRegression(max_iter=300, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a probe that stops early is still a probe
+        probe.fit(Z, y, sample_weight=sample_weight)
+    return _weighted_accuracy(probe.predict(Z) == y, sample_weight)
+
+
+def _cluster_accuracy(features, y, n_clusters, sample_weight, seed):
+    """``(accuracy, explained)``: the label read from each row's k-means cluster (its majority label), and the share of variance the clusters explain."""
+    Z = StandardScaler().fit_transform(features)
+    kmeans = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed).fit(Z, sample_weight=sample_weight)
+    labels = kmeans.labels_
+    weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    hits = 0.0
+    for c in np.unique(labels):
+        rows = labels == c
+        hits += np.bincount(y[rows], weights=weight[rows]).max()
+    total = float(np.sum(weight[:, None] * (Z - np.average(Z, axis=0, weights=weight)) ** 2))
+    explained = 1.0 - float(kmeans.inertia_) / total if total > 0 else 1.0
+    return float(hits / weight.sum()), explained
+
+
+def _find_shortcut_modalities(features, y, n_classes, sample_weight=None, seed=0):
+    """The modalities whose predictive information is a categorical code of the label, and every modality's score.
+
+    For each modality ``m`` (its first-stage features), the score is the accuracy of the label
+    read from ``m``'s k-means clusters (``n_classes`` of them) divided by a linear probe's
+    accuracy on ``m``'s features. A modality is chosen when its score reaches
+    :data:`SHORTCUT_SUFFICIENCY` and its clusters explain at least
+    :data:`SHORTCUT_DISCRETENESS` of its (standardised) features' variance: its features are
+    nearly a categorical code and its information about the label is carried by that code, the
+    simplest predictive feature there is (a tag, a watermark, a site code). At least one
+    modality always stays out of the choice.
+
+    Parameters
+    ----------
+    features : dict of str to ndarray of shape (n_samples, n_features_m)
+    y : ndarray of shape (n_samples,)
+        Encoded labels ``0 .. n_classes - 1``.
+    n_classes : int
+    sample_weight : ndarray or None
+    seed : int
+
+    Returns
+    -------
+    chosen : list of str
+    scores : dict of str to float
+    """
+    names = list(features)
+    n = len(y)
+    if n > _DETECTION_ROWS:
+        rows = np.sort(np.random.RandomState(seed).choice(n, _DETECTION_ROWS, replace=False))
+        features = {m: f[rows] for m, f in features.items()}
+        y = y[rows]
+        sample_weight = None if sample_weight is None else np.asarray(sample_weight)[rows]
+    scores, explained = {}, {}
+    for m in names:
+        probe = _probe_accuracy(features[m], y, sample_weight, seed)
+        clusters, explained[m] = _cluster_accuracy(features[m], y, max(n_classes, 2), sample_weight, seed)
+        scores[m] = clusters / max(probe, 1e-12)
+    chosen = []
+    for m in sorted(names, key=lambda m: -scores[m]):
+        if scores[m] >= SHORTCUT_SUFFICIENCY and explained[m] >= SHORTCUT_DISCRETENESS and len(chosen) < len(names) - 1:
+            chosen.append(m)
+    return [m for m in names if m in chosen], scores
+
+
+@fill_shared_docs
 class CausalInfoMinClassifier(MultimodalClassifierMixin):
     """Debiasing by causal information minimisation (Patil, Maharana and Bansal, 2023): TE-D or ATE-D.
 
@@ -173,7 +263,8 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         "code_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_confounders": [Interval(numbers.Integral, 1, None, closed="left")],
         "prior": [StrOptions({"uniform", "empirical"})],
-        "ate_variant": [StrOptions({"backdoor", "recalibrate"})],
+        "ate_variant": [StrOptions({"additive", "backdoor", "recalibrate"})],
+        "treatment_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "biased_epochs": [Interval(numbers.Integral, 0, None, closed="left"), None],
     }
 
@@ -195,15 +286,16 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         code_size=16,
         n_confounders=10,
         prior="uniform",
-        ate_variant="backdoor",
+        ate_variant="additive",
         biased_epochs=None,
+        treatment_weight=1.0,
         modalities=None,
         image_shapes=None,
         encoders=None,
         standardize=True,
         hidden_size=64,
         max_epochs=30,
-        lr=1e-3,
+        lr=3e-3,
         batch_size=128,
         optimizer="adam",
         weight_decay=0.0,
@@ -231,6 +323,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         self.prior = prior
         self.ate_variant = ate_variant
         self.biased_epochs = biased_epochs
+        self.treatment_weight = treatment_weight
         self.modalities = modalities
         self.image_shapes = image_shapes
         self.encoders = encoders
@@ -262,14 +355,19 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
 
     # ------------------------------------------------------------------ ATE-D first stage
     def _confounder_names(self, names):
+        """The declared confounder modalities (None: to be found from the first stage)."""
         chosen = self.confounder_modality
         if chosen is None:
-            return list(names)
+            return None
         chosen = [chosen] if isinstance(chosen, str) else list(chosen)
         unknown = [m for m in chosen if m not in names]
-        if unknown or not chosen:
+        if unknown:
+            raise ValueError(f"confounder_modality names {unknown!r}, not among the modalities {list(names)}.")
+        if self.ate_variant != "recalibrate" and len(set(chosen)) == len(names):
             raise ValueError(
-                f"confounder_modality names {unknown or chosen!r}, not among the modalities {list(names)}."
+                f"confounder_modality names every modality ({list(names)}): the backdoor adjustment needs at "
+                "least one modality left as the treatment. Name the modality that carries the shortcut, or "
+                "leave confounder_modality=None to have it found."
             )
         return [m for m in names if m in chosen]
 
@@ -297,12 +395,12 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
             return None
         self._warn_unused_params()
         for name in ("biased_estimator_", "confounder_autoencoder_", "confounder_kmeans_", "confounder_dictionary_",
-                     "confounder_prior_", "confounder_modalities_", "_frozen_features"):
+                     "confounder_prior_", "confounder_modalities_", "confounder_scores_", "_frozen_features"):
             self.__dict__.pop(name, None)
         if self.method != "ate":
             return None
         names = list(data)
-        self.confounder_modalities_ = self._confounder_names(names)
+        declared = self._confounder_names(names)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         epochs = self.max_epochs if self.biased_epochs is None else self.biased_epochs
         biased = LateFusionClassifier(
@@ -313,15 +411,28 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         )
         biased.fit(dict(data), y, sample_weight=sample_weight)
         self.biased_estimator_ = biased
+        encoders = copy.deepcopy(biased.net_.module_.encoders).cpu()
 
-        frozen = FrozenFeatures(copy.deepcopy(biased.net_.module_.encoders).cpu(), self.confounder_modalities_)
-        parts = biased._map_batches(dict(data), lambda module, batch, mask: frozen.to(batch[names[0]].device)(batch))
-        features = torch.from_numpy(np.concatenate(parts)).float()
-        frozen.cpu()
+        def first_stage_features(modalities):
+            frozen = FrozenFeatures(encoders, modalities)
+            parts = biased._map_batches(dict(data), lambda module, batch, mask: frozen.to(batch[names[0]].device)(batch))
+            frozen.cpu()
+            return np.concatenate(parts)
+
+        if declared is None:
+            y_enc = np.asarray(y)  # the base hands _prepare the encoded labels
+            per_modality = {m: first_stage_features([m]) for m in names}
+            declared, self.confounder_scores_ = _find_shortcut_modalities(
+                per_modality, y_enc, len(self.classes_), sample_weight, seed
+            )
+        self.confounder_modalities_ = declared
+        frozen = FrozenFeatures(encoders, declared)
+        features = torch.from_numpy(first_stage_features(declared)).float()
         autoencoder = TiedLinearAutoencoder(features.shape[1], min(self.code_size, features.shape[1])).fit(features)
         with torch.no_grad():
             codes = autoencoder.encode(features).numpy().astype(np.float64)
-        k = min(self.n_confounders, codes.shape[0])
+        # no confounder modality: one constant code, and the adjustment is the treatment head itself
+        k = min(self.n_confounders, codes.shape[0]) if declared else 1
         kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(codes, sample_weight=sample_weight)
         counts = np.bincount(kmeans.labels_, weights=sample_weight, minlength=k).astype(np.float64)
         prior = counts / counts.sum() if self.prior == "empirical" else np.full(k, 1.0 / k)
@@ -342,8 +453,8 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
             raise ValueError("CausalInfoMinClassifier(method='ate') needs its fitted biased_estimator_.")
         if not isinstance(self.__dict__.get("confounder_autoencoder_"), TiedLinearAutoencoder):
             raise ValueError("CausalInfoMinClassifier(method='ate') needs its confounder_autoencoder_.")
-        if not (isinstance(names, list) and names and all(n in self.modality_names_ for n in names)):
-            raise ValueError("confounder_modalities_ must be a non-empty list of the fitted modalities.")
+        if not (isinstance(names, list) and all(n in self.modality_names_ for n in names)):
+            raise ValueError("confounder_modalities_ must be a list of the fitted modalities.")
         self._frozen_features = FrozenFeatures(copy.deepcopy(biased.net_.module_.encoders).cpu(), names)
 
     # ------------------------------------------------------------------ base hooks
@@ -365,7 +476,15 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
             "variant": self.ate_variant,
             "recalibrated": self.confounder_modalities_,
             "hidden_size": self.hidden_size,
+            "treatment": self._treatment(),
         }
+
+    def _treatment(self):
+        """Backdoor: the modalities the debiased head reads (all but the confounder's), or None for all."""
+        if self.ate_variant == "recalibrate":
+            return None
+        rest = [m for m in self.modality_names_ if m not in self.confounder_modalities_]
+        return rest or None
 
     def _criterion_params(self, class_weight):
         if self.method == "te":
@@ -377,7 +496,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
                 "temperature": self.temperature,
                 "dynamic": self.dynamic_weight,
             }
-        return {"class_weight": class_weight}
+        return {"class_weight": class_weight, "treatment_weight": self.treatment_weight}
 
     def _predict_params(self):
         return {"inference": self.inference} if self.method == "te" else {}

@@ -407,7 +407,8 @@ class FrozenFeatures(nn.Module):
     encoders : torch.nn.ModuleDict
         The fitted encoders (copied by the caller if they must stay independent).
     names : list of str
-        The modalities whose encodings are concatenated, in this order.
+        The modalities whose encodings are concatenated, in this order (none: a constant zero
+        feature, for a model with no confounder modality).
     """
 
     def __init__(self, encoders, names):
@@ -424,8 +425,11 @@ class FrozenFeatures(nn.Module):
         return self
 
     def forward(self, X):
-        """Concatenated frozen encodings ``(n, sum of dims)``."""
+        """Concatenated frozen encodings ``(n, sum of dims)``; one zero column when ``names`` is empty."""
         with torch.no_grad():
+            if not self.names:
+                first = next(iter(X.values()))
+                return torch.zeros(first.shape[0], 1, dtype=torch.float32, device=first.device)
             return torch.cat([self.encoders[m](X[m]) for m in self.names], dim=1)
 
 
@@ -460,6 +464,14 @@ class AverageTreatmentEffectNetwork(nn.Module):
     the first-stage (biased) model and ``AE`` the fitted tied linear autoencoder; the
     dictionary ``{d_j}`` (k-means centroids of the training codes) has prior ``pi``.
 
+    * ``variant="additive"``: ``logits(x, c) = head(z(x)) + g(c)``, with ``z`` the
+      concatenated encodings of the ``treatment`` modalities, ``head`` linear and ``g`` a small
+      MLP from the code to logits: the conditional model is log-additive in the treatment and
+      the confounder (a product of experts). Training uses the sample's own code; the backdoor
+      adjustment ``sum_j pi_j logits(x, d_j) = head(z(x)) + sum_j pi_j g(d_j)`` is then exact
+      in logit space and needs one pass. Its argmax is that of ``head(z(x))``: the
+      confounder's effect is averaged out, and, with the confounder modalities outside the
+      treatment, it cannot be read back.
     * ``variant="backdoor"``: ``logits(x, c) = head([z(x), g(c)])`` with ``z`` the
       concatenated encodings and ``g`` a small MLP of the code. Training uses the sample's own
       code ``c(x)``; prediction is the backdoor adjustment ``sum_j pi_j logits(x, d_j)``, whose
@@ -483,18 +495,23 @@ class AverageTreatmentEffectNetwork(nn.Module):
         Confounder prototypes.
     prior : torch.Tensor of shape (n_entries,)
         Their prior (non-negative, normalised here).
-    variant : {"backdoor", "recalibrate"}, default="backdoor"
+    variant : {"additive", "backdoor", "recalibrate"}, default="backdoor"
     recalibrated : list of str or None, default=None
         Modalities whose encodings are recalibrated; None means all.
+    treatment : list of str or None, default=None
+        Backdoor variants: the modalities the head reads (the treatment ``x``); None means all. The
+        confounder modalities left out of it reach the head only through the code, so the
+        adjustment cannot be undone by reading them directly.
     hidden_size : int, default=64
-        Width of ``g``'s hidden layer and output.
+        Width of ``g``'s hidden layer (and of its output, for ``"backdoor"``).
     chunk_size : int, default=16
         Dictionary entries evaluated at once at prediction.
 
     Notes
     -----
-    ``forward`` returns ``{"logits", "code", "features", "modality_features"}`` and, for the
-    recalibration variant, ``"weights"``.
+    ``forward`` returns ``{"logits", "code", "features", "modality_features"}``, and
+    ``"treatment_logits"`` (``head(z)``) for the additive variant, ``"weights"`` for the
+    recalibration variant.
     """
 
     def __init__(
@@ -509,14 +526,22 @@ class AverageTreatmentEffectNetwork(nn.Module):
         recalibrated=None,
         hidden_size=64,
         chunk_size=16,
+        treatment=None,
     ):
         super().__init__()
-        if variant not in ("backdoor", "recalibrate"):
-            raise ValueError(f"variant must be 'backdoor' or 'recalibrate', got {variant!r}.")
+        if variant not in ("additive", "backdoor", "recalibrate"):
+            raise ValueError(f"variant must be 'additive', 'backdoor' or 'recalibrate', got {variant!r}.")
         encoders, dims = encoder_factory.build_all()
+        if treatment is not None:
+            unknown = [m for m in treatment if m not in encoders]
+            if unknown or not treatment:
+                raise ValueError(f"treatment must name some of the modalities {list(encoders)}, got {treatment!r}.")
+            if variant == "recalibrate":
+                raise ValueError("treatment applies to the backdoor variants only.")
+            encoders = nn.ModuleDict({m: encoders[m] for m in encoders if m in treatment})
         self.encoders = encoders
         self.names = list(encoders.keys())
-        self.dims = dict(dims)
+        self.dims = {m: dims[m] for m in self.names}
         self.confounder_features = confounder_features
         self.autoencoder = autoencoder
         for p in self.autoencoder.parameters():
@@ -534,7 +559,10 @@ class AverageTreatmentEffectNetwork(nn.Module):
         self.chunk_size = int(chunk_size)
         d = sum(self.dims[m] for m in self.names)
         code_size = dictionary.shape[1]
-        if variant == "backdoor":
+        if variant == "additive":
+            self.code_map = nn.Sequential(nn.Linear(code_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, n_classes))
+            self.head = nn.Linear(d, n_classes)
+        elif variant == "backdoor":
             self.code_map = nn.Sequential(
                 nn.Linear(code_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size)
             )
@@ -562,6 +590,8 @@ class AverageTreatmentEffectNetwork(nn.Module):
         g = self.code_map(code)
         if g.dim() == 1:
             g = g.expand(z.shape[0], -1)
+        if self.variant == "additive":
+            return self.head(z) + g
         return self.head(torch.cat([z, g], dim=1))
 
     def forward(self, X, availability=None):
@@ -569,9 +599,11 @@ class AverageTreatmentEffectNetwork(nn.Module):
         feats = _encode(self.encoders, self.names, X)
         code = self.code(X)
         out = {"code": code, "modality_features": feats}
-        if self.variant == "backdoor":
+        if self.variant != "recalibrate":
             z = self._fused(feats)
             out["logits"] = self.logits_given(z, code)
+            if self.variant == "additive":
+                out["treatment_logits"] = self.head(z)
         else:
             weights = recalibration_weights(code, self.dictionary, self.prior)
             z = self._fused(feats, weights)
@@ -586,6 +618,9 @@ class AverageTreatmentEffectNetwork(nn.Module):
             return self.forward(X)["logits"]
         feats = _encode(self.encoders, self.names, X)
         z = self._fused(feats)
+        if self.variant == "additive":
+            # sum_j pi_j (head(z) + g(d_j)) = head(z) + sum_j pi_j g(d_j): exact, one pass
+            return self.head(z) + self.prior @ self.code_map(self.dictionary)
         n, k = z.shape[0], self.dictionary.shape[0]
         total = None
         for start in range(0, k, self.chunk_size):
@@ -605,23 +640,36 @@ class AverageTreatmentEffectNetwork(nn.Module):
 
 
 class BackdoorLoss(nn.Module):
-    """Cross-entropy of the ATE-D network's training-time logits.
+    """Cross-entropy of the ATE-D network's training-time logits (and, additive variant, of the treatment head alone).
+
+    With the additive variant the network also returns ``treatment_logits = head(z)``; their
+    cross-entropy, weighted by ``treatment_weight``, is added. The additive model identifies
+    ``head(z)`` only up to what the code's logits already explain, and where the code is
+    confident the joint loss hardly trains the treatment head; its own loss keeps it a
+    predictor of the label by itself, which is what the adjustment predicts with.
 
     Parameters
     ----------
     class_weight : torch.Tensor or None, default=None
         Per-class weights.
+    treatment_weight : float, default=1.0
+        Weight of the treatment head's own cross-entropy (additive variant; 0 drops it).
     """
 
-    def __init__(self, class_weight=None):
+    def __init__(self, class_weight=None, treatment_weight=1.0):
         super().__init__()
         self.register_buffer("class_weight", class_weight)
+        self.treatment_weight = float(treatment_weight)
         self.last_terms_ = {}
 
     def forward(self, outputs, y, sample_weight=None):
         """Return the cross-entropy and record it in ``last_terms_``."""
         loss = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
         self.last_terms_ = {"ce": loss.detach()}
+        if self.treatment_weight > 0 and "treatment_logits" in outputs:
+            treatment = cross_entropy(outputs["treatment_logits"], y, self.class_weight, sample_weight)
+            loss = loss + self.treatment_weight * treatment
+            self.last_terms_["treatment_ce"] = treatment.detach()
         if "weights" in outputs:
             self.last_terms_["mean_weight"] = outputs["weights"].detach().mean()
         return loss

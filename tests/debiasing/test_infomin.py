@@ -53,7 +53,7 @@ def test_tie_inference_is_a_prediction_time_switch(data):
     assert np.allclose(tie.sum(axis=1), 1.0)
 
 
-@pytest.mark.parametrize("variant", ["backdoor", "recalibrate"])
+@pytest.mark.parametrize("variant", ["additive", "backdoor", "recalibrate"])
 @pytest.mark.parametrize("prior", ["uniform", "empirical"])
 def test_average_treatment_effect_dictionary(data, variant, prior):
     X, y = data
@@ -157,3 +157,49 @@ def test_a_parameter_of_the_other_method_warns_that_it_has_no_effect():
         CausalInfoMinClassifier(code_size=8, max_epochs=1, random_state=0).fit(X, y)
     with pytest.warns(UserWarning, match=r"method='ate' does not use inference='tie' \(TE-D parameters\)"):
         CausalInfoMinClassifier(method="ate", inference="tie", max_epochs=1, random_state=0).fit(X, y)
+
+
+def test_shortcut_detection_scores_a_label_code_above_real_measurements():
+    from skcausalmm.debiasing.infomin import SHORTCUT_SUFFICIENCY, _find_shortcut_modalities
+
+    rng = np.random.RandomState(0)
+    n, k = 600, 5
+    y = rng.randint(0, k, n)
+    # a noisy one-hot of a label that agrees with y 90% of the time: a categorical code
+    s = np.where(rng.uniform(size=n) < 0.9, y, rng.randint(0, k, n))
+    tag = np.eye(k)[s] + 0.05 * rng.standard_normal((n, k))
+    # a measurement: a continuous view whose classes overlap
+    view = rng.standard_normal((n, 8)) + 0.8 * np.eye(k, 8)[y] * 3
+    chosen, scores = _find_shortcut_modalities({"view": view, "tag": tag}, y, k, seed=0)
+    assert chosen == ["tag"]
+    assert scores["tag"] >= SHORTCUT_SUFFICIENCY > scores["view"]
+    # without the tag, nothing is a shortcut; two tags: one always stays as the treatment
+    assert _find_shortcut_modalities({"view": view}, y, k, seed=0)[0] == []
+    assert len(_find_shortcut_modalities({"tag": tag, "tag2": tag.copy()}, y, k, seed=0)[0]) == 1
+
+
+def test_ate_finds_the_shortcut_modality_and_keeps_it_out_of_the_treatment():
+    d = make_shortcut_multimodal(views=["fou"], p_train=0.95, random_state=0)
+    clf = CausalInfoMinClassifier(method="ate", max_epochs=3, random_state=0, device="cpu")
+    clf.fit(d.train.data, d.train.target)
+    assert clf.confounder_modalities_ == ["shortcut"]
+    assert set(clf.confounder_scores_) == {"fou", "shortcut"}
+    assert list(clf.net_.module_.encoders) == ["fou"]
+    # the adjusted prediction does not move with the shortcut
+    shuffled = dict(d.test_id.data, shortcut=d.test_ood.data["shortcut"])
+    np.testing.assert_allclose(clf.predict_proba(shuffled), clf.predict_proba(d.test_id.data), atol=1e-6)
+
+
+def test_ate_without_a_shortcut_modality_is_a_plain_fused_model(data):
+    X, y = data
+    clf = CausalInfoMinClassifier(method="ate", **FAST).fit(X, y)
+    assert clf.confounder_modalities_ == []
+    assert clf.confounder_dictionary_.shape[0] == 1
+    assert list(clf.net_.module_.encoders) == ["image", "table"]
+    assert clf.confounder_transform(X).shape[0] == 120
+
+
+def test_ate_refuses_every_modality_as_the_confounder(data):
+    X, y = data
+    with pytest.raises(ValueError, match="at least one modality left as the treatment"):
+        CausalInfoMinClassifier(method="ate", confounder_modality=["image", "table"], **FAST).fit(X, y)

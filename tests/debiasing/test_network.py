@@ -233,7 +233,7 @@ def test_tied_autoencoder_rejects_bad_code_size():
 
 
 # ------------------------------------------------------------------------------ ATE-D
-def _ate_network(dictionary, prior, variant="backdoor", constant_code=False, seed=0):
+def _ate_network(dictionary, prior, variant="backdoor", constant_code=False, seed=0, treatment=None):
     frozen = _Factory({"a": 5, "b": 3}, width=4, seed=seed + 1).build_all()[0]
     if constant_code:  # every sample gets the same confounder features, hence the same code
         for enc in frozen.values():
@@ -242,7 +242,8 @@ def _ate_network(dictionary, prior, variant="backdoor", constant_code=False, see
     features = FrozenFeatures(frozen, ["a", "b"])
     ae = TiedLinearAutoencoder(8, dictionary.shape[1])
     return AverageTreatmentEffectNetwork(
-        _Factory({"a": 5, "b": 3}, seed=seed), 3, features, ae, dictionary, prior, variant=variant, chunk_size=2
+        _Factory({"a": 5, "b": 3}, seed=seed), 3, features, ae, dictionary, prior, variant=variant, chunk_size=2,
+        treatment=treatment,
     ).eval()
 
 
@@ -334,3 +335,44 @@ def test_ate_network_checks_and_pickles():
     with torch.no_grad():
         assert torch.equal(clone.predict_proba(X), net.predict_proba(X))
     assert np.isclose(float(net.prior.sum()), 1.0)
+
+
+def test_additive_adjustment_is_the_exact_prior_weighted_average_and_reads_only_the_treatment():
+    X, y = _batch()
+    g = torch.Generator().manual_seed(6)
+    dictionary, prior = torch.randn(5, 2, generator=g), torch.tensor([1.0, 2.0, 3.0, 0.5, 0.5])
+    net = _ate_network(dictionary, prior, "additive", treatment=["a"])
+    assert list(net.encoders) == ["a"]  # the confounder modality b has no encoder in the treatment
+    with torch.no_grad():
+        out = net(X)
+        z = out["features"]
+        expected = sum(prior[j] / prior.sum() * net.logits_given(z, dictionary[j]) for j in range(5))
+        assert torch.allclose(net.adjusted_logits(X), expected, atol=1e-5)
+        # the adjusted prediction is the treatment head's, shifted by one constant per class
+        shift = net.adjusted_logits(X) - out["treatment_logits"]
+        assert torch.allclose(shift, shift[:1].expand_as(shift), atol=1e-5)
+        # changing modality b changes the code but not the adjusted prediction
+        other = {**X, "b": X["b"] + 3.0}
+        assert not torch.allclose(net.code(other), net.code(X))
+        assert torch.allclose(net.adjusted_logits(other), net.adjusted_logits(X), atol=1e-6)
+    loss_fn = BackdoorLoss(treatment_weight=0.5)
+    net.train()
+    out = net(X)
+    loss = loss_fn(out, y)
+    assert set(loss_fn.last_terms_) == {"ce", "treatment_ce"}
+    terms = loss_fn.last_terms_
+    assert float(loss.detach()) == pytest.approx(float(terms["ce"] + 0.5 * terms["treatment_ce"]), rel=1e-6)
+
+
+def test_treatment_is_checked():
+    with pytest.raises(ValueError, match="treatment must name"):
+        _ate_network(torch.zeros(2, 2), torch.ones(2), "additive", treatment=["c"])
+    with pytest.raises(ValueError, match="backdoor variants only"):
+        _ate_network(torch.zeros(2, 2), torch.ones(2), "recalibrate", treatment=["a"])
+
+
+def test_frozen_features_of_no_modality_are_one_zero_column():
+    X, _ = _batch()
+    frozen = FrozenFeatures(nn.ModuleDict(), [])
+    out = frozen(X)
+    assert out.shape == (X["a"].shape[0], 1) and float(out.abs().sum()) == 0.0

@@ -156,14 +156,21 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
       and away from ``z~_c``. Prediction: the debiased head, or with ``inference="tie"`` the
       softmax of ``logits - bias_logits``.
     * ``method="ate"`` (average-treatment-effect debiasing, ATE-D): a plain late-fusion model
-      is fitted first (``biased_estimator_``); a tied-weight linear autoencoder compresses its
-      features (of ``confounder_modality`` only, if given: the analogue of the paper's
-      question-only features) to ``code_size`` dimensions, and k-means on the codes gives the
-      confounder dictionary ``confounder_dictionary_`` with prior ``confounder_prior_``. The
-      debiased network then uses it: ``ate_variant="backdoor"`` feeds each sample's own code
-      to the head in training and averages the logits over the dictionary at prediction
-      (backdoor adjustment, normalised weighted geometric mean); ``"recalibrate"`` multiplies
-      the confounder modalities' features by ``1 - sum_j pi_j cos(code, d_j)`` (in [0, 2]).
+      is fitted first (``biased_estimator_``). The confounder modalities are those named by
+      ``confounder_modality`` or, by default, found from the first stage: a modality whose
+      features are nearly a categorical code (k-means clusters explain most of their variance)
+      and whose clusters predict the label as well as a linear probe on its features (its
+      information about the label is the simplest there is: a tag, a site code, a watermark).
+      A tied-weight linear autoencoder compresses their first-stage features to ``code_size``
+      dimensions, and k-means on the codes gives the confounder dictionary
+      ``confounder_dictionary_`` with prior ``confounder_prior_``. The debiased network reads
+      the other modalities (the treatment) and the code: ``ate_variant="additive"`` (default)
+      adds logits of the code to a linear head's logits of the treatment, so the backdoor
+      adjustment (the prior-weighted average of the logits over the dictionary) is exact and
+      predicts with the treatment head; ``"backdoor"`` feeds the code to a two-layer head and
+      averages its logits over the dictionary (the normalised weighted geometric mean);
+      ``"recalibrate"`` multiplies the confounder modalities' features by
+      ``1 - sum_j pi_j cos(code, d_j)`` (in [0, 2]).
 
     One class holds both methods, so that a search compares them (``GridSearchCV`` over
     ``method``) and both share the confounder representation's API (``confounder_transform``).
@@ -190,18 +197,23 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
     inference : {"debiased", "tie"}, default="debiased"
         TE-D prediction: the debiased head, or ``logits - bias_logits``.
     confounder_modality : str, list of str or None, default=None
-        ATE-D: the modalities whose first-stage features define the confounder (and, for
-        ``"recalibrate"``, whose features are recalibrated); None means all.
+        ATE-D: the modalities whose first-stage features define the confounder (for the
+        backdoor variants they are left out of the treatment; for ``"recalibrate"`` their
+        features are recalibrated). None: found from the first stage (``confounder_scores_``),
+        possibly none, in which case the model is a plain fused model. An empty list names none.
     code_size : int, default=16
         ATE-D: autoencoder code size (capped at the feature width).
     n_confounders : int, default=10
         ATE-D: dictionary size (k-means clusters; capped at the number of samples).
     prior : {"uniform", "empirical"}, default="uniform"
         ATE-D: dictionary prior, uniform (as in the paper's code) or the cluster shares.
-    ate_variant : {"backdoor", "recalibrate"}, default="backdoor"
+    ate_variant : {"additive", "backdoor", "recalibrate"}, default="additive"
         ATE-D: how the dictionary is used.
     biased_epochs : int or None, default=None
         ATE-D: epochs of the first-stage model; None means ``max_epochs``.
+    treatment_weight : float, default=1.0
+        ATE-D, additive variant: weight of the treatment head's own cross-entropy beside that
+        of the additive model (0 drops it).
     %(shared_parameters)s
 
     Attributes
@@ -221,7 +233,12 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
     confounder_prior_ : ndarray of shape (n_confounders,)
         ATE-D only: their prior.
     confounder_modalities_ : list of str
-        ATE-D only: the modalities the confounder is read from.
+        ATE-D only: the modalities the confounder is read from (possibly none).
+    confounder_scores_ : dict of str to float
+        ATE-D with ``confounder_modality=None`` only: each modality's score, the accuracy of the
+        label read from its first-stage k-means clusters over a linear probe's; a modality
+        scoring at least ``SHORTCUT_SUFFICIENCY`` whose clusters explain at least
+        ``SHORTCUT_DISCRETENESS`` of its features' variance is a confounder.
 
     See Also
     --------
@@ -231,9 +248,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
     Notes
     -----
     Every difference from the official code (github.com/Vaidehi99/CausalInfoMin) is listed in
-    the documentation page ``docs/infomin.md``. Missing modalities are not supported. The
-    default learning rate is lower than the package's shared default: ATE-D's backdoor head
-    loses in- and out-of-distribution accuracy at the higher rate (measured in the docs).
+    the documentation page ``docs/infomin.md``. Missing modalities are not supported.
 
     Examples
     --------
@@ -247,6 +262,9 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
     ...                               random_state=0).fit(X, y)
     >>> ate.confounder_dictionary_.shape
     (10, 16)
+    >>> found = CausalInfoMinClassifier(method="ate", max_epochs=2, random_state=0).fit(X, y)
+    >>> found.confounder_modalities_, sorted(found.confounder_scores_)
+    ([], ['fou', 'mor'])
     """
 
     _parameter_constraints = {

@@ -855,6 +855,33 @@ class MultimodalTransformerMixin(TransformerMixin, BaseMultimodalEstimator):
         data = self._validate_X(X, reset=not continues)
         return self._fit(data, None, continue_training=continues)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train for one epoch on ``X``, continuing the fitted network if there is one.
+
+        The first call builds the network (its input standardisation is fitted on this first
+        batch of data); later calls train the same network one more epoch on the data they are
+        given, with the optimiser's state kept, so that a stream of fresh samples (e.g. from a
+        simulator) trains one model. There is no validation split (``early_stopping`` does not
+        apply); what a method fits after training (e.g. ContrastiveICA's ICA) is refitted on
+        each call's data, and after every call the transformer is fitted.
+
+        Parameters
+        ----------
+        X : dict, ModalityDict, array-like of shape (n_samples, n_features) or DataFrame
+            Training modalities, with the same modalities and shapes on every call.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The transformer.
+        """
+        fitted = "net_" in self.__dict__
+        data = self._validate_X(X, reset=not fitted)
+        return self._fit(data, None, continue_training=fitted, epochs=1)
+
     def _transform_batch(self, module, X, availability):
         return self._call_module(module.transform, X, availability)
 

@@ -29,7 +29,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from .._core.validation import ModalityDict
 
-__all__ = ["make_partial_causal", "sample_von_mises_fisher", "InvertibleLeakyMLP"]
+__all__ = ["make_partial_causal", "sample_von_mises_fisher", "InvertibleLeakyMLP", "PartialCausalSampler"]
 
 _GEOMETRIES = ("sphere", "box")
 _SPHERE_MARGINALS = ("cube", "uniform")
@@ -242,7 +242,8 @@ def make_partial_causal(
         ``x``, ``t``: float32 ndarray of shape (n_samples, n_latent + n_specific), the two
         modalities; ``data``: ``ModalityDict({"x": x, "t": t})``; ``z_x``, ``z_t``: (n_samples, n_latent); ``m_x``, ``m_t``:
         (n_samples, n_specific); ``mixing_x``, ``mixing_t``: the two
-        :class:`InvertibleLeakyMLP` mixers; ``geometry``, ``concentration``.
+        :class:`InvertibleLeakyMLP` mixers; ``geometry``, ``concentration``; ``sampler``: a
+        :class:`PartialCausalSampler` that draws fresh pairs from the same model.
 
     Examples
     --------
@@ -263,7 +264,16 @@ def make_partial_causal(
         raise ValueError(f"marginal must be one of {_SPHERE_MARGINALS} or a positive number, got {marginal!r}.")
     kappa = 10.0 if concentration is None else _check_positive(concentration, "concentration")
     rng = check_random_state(random_state)
+    z_x, z_t, m_x, m_t = _draw_latents(n_samples, n_latent, n_specific, geometry, marginal, kappa, rng)
+    d = n_latent + n_specific
+    g_x = InvertibleLeakyMLP(d, mixing_layers, random_state=rng)
+    g_t = InvertibleLeakyMLP(d, mixing_layers, random_state=rng)
+    sampler = PartialCausalSampler(g_x, g_t, n_latent, n_specific, geometry, marginal, kappa)
+    return sampler._bunch(z_x, z_t, m_x, m_t, sampler=sampler)
 
+
+def _draw_latents(n_samples, n_latent, n_specific, geometry, marginal, kappa, rng):
+    """``(z_x, z_t, m_x, m_t)`` of ``n_samples`` pairs (see :func:`make_partial_causal`)."""
     if geometry == "sphere":
         if marginal == "uniform" or marginal == 2.0:
             u = rng.normal(size=(n_samples, n_latent))
@@ -280,22 +290,77 @@ def make_partial_causal(
         z_t = _truncated_laplace_around(z_x, 1.0 / kappa, -1.0, 1.0, rng)
     m_x = rng.uniform(-1.0, 1.0, size=(n_samples, n_specific))
     m_t = rng.uniform(-1.0, 1.0, size=(n_samples, n_specific))
+    return z_x, z_t, m_x, m_t
 
-    d = n_latent + n_specific
-    g_x = InvertibleLeakyMLP(d, mixing_layers, random_state=rng)
-    g_t = InvertibleLeakyMLP(d, mixing_layers, random_state=rng)
-    x = g_x(np.hstack([z_x, m_x])).astype(np.float32)
-    t = g_t(np.hstack([z_t, m_t])).astype(np.float32)
-    return Bunch(
-        x=x,
-        t=t,
-        data=ModalityDict({"x": x, "t": t}),
-        z_x=z_x,
-        z_t=z_t,
-        m_x=m_x,
-        m_t=m_t,
-        mixing_x=g_x,
-        mixing_t=g_t,
-        geometry=geometry,
-        concentration=kappa,
-    )
+
+class PartialCausalSampler:
+    """Fresh pairs from one latent partial causal model: the same mixers, new latents at every call.
+
+    ``make_partial_causal(...).sampler`` is the sampler of the data it returned; call it for as
+    many new pairs as needed, e.g. to train :class:`~skcausalmm.ContrastiveICA` on fresh
+    samples through ``partial_fit`` (as contrastive identifiability is usually trained), or to
+    draw a held-out set from the same model.
+
+    Parameters
+    ----------
+    mixing_x, mixing_t : InvertibleLeakyMLP
+        The two mixers.
+    n_latent, n_specific : int
+        Dimensions of the coupled and the modality-specific latents.
+    geometry : {"sphere", "box"}
+    marginal : float, "uniform" or "cube"
+    concentration : float
+        ``kappa`` of the conditional.
+
+    Examples
+    --------
+    >>> from skcausalmm.datasets import make_partial_causal
+    >>> d = make_partial_causal(500, n_latent=3, n_specific=2, random_state=0)
+    >>> fresh = d.sampler(200, random_state=1)
+    >>> fresh.x.shape, fresh.mixing_x is d.mixing_x
+    ((200, 5), True)
+    """
+
+    def __init__(self, mixing_x, mixing_t, n_latent, n_specific, geometry, marginal, concentration):
+        self.mixing_x, self.mixing_t = mixing_x, mixing_t
+        self.n_latent, self.n_specific = int(n_latent), int(n_specific)
+        self.geometry, self.marginal, self.concentration = geometry, marginal, float(concentration)
+
+    def __call__(self, n_samples, random_state=None):
+        """Draw ``n_samples`` new pairs.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of pairs.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the latents (the mixers stay the same).
+
+        Returns
+        -------
+        data : Bunch
+            The fields of :func:`make_partial_causal`'s result.
+        """
+        n_samples = _check_int(n_samples, "n_samples", 1)
+        rng = check_random_state(random_state)
+        latents = _draw_latents(n_samples, self.n_latent, self.n_specific, self.geometry, self.marginal,
+                                self.concentration, rng)
+        return self._bunch(*latents, sampler=self)
+
+    def _bunch(self, z_x, z_t, m_x, m_t, sampler):
+        x = self.mixing_x(np.hstack([z_x, m_x])).astype(np.float32)
+        t = self.mixing_t(np.hstack([z_t, m_t])).astype(np.float32)
+        return Bunch(
+            x=x,
+            t=t,
+            data=ModalityDict({"x": x, "t": t}),
+            z_x=z_x,
+            z_t=z_t,
+            m_x=m_x,
+            m_t=m_t,
+            mixing_x=self.mixing_x,
+            mixing_t=self.mixing_t,
+            geometry=self.geometry,
+            concentration=self.concentration,
+            sampler=sampler,
+        )

@@ -130,3 +130,24 @@ def test_in_a_pipeline_before_logistic_regression(data):
     pipe = Pipeline([("cica", _fast()), ("clf", LogisticRegression())]).fit(Xs, y)
     assert pipe.predict(Xs[:5]).shape == (5,)
     assert 0.0 <= pipe.score(Xs, y) <= 1.0
+
+
+def test_partial_fit_trains_one_epoch_per_call_on_fresh_samples(data):
+    est = _fast()
+    for i in range(3):
+        est.partial_fit(data.sampler(300, random_state=i).data)
+    assert len(est.history_) == 3  # one epoch per call, one network
+    losses = est.history_[:, "train_loss"]
+    assert losses[-1] < losses[0]
+    assert est.transform(data.data).shape == (600, 3)
+    # the same calls from a fresh estimator give the same model; fit continues nothing
+    other = _fast()
+    for i in range(3):
+        other.partial_fit(data.sampler(300, random_state=i).data)
+    np.testing.assert_allclose(other.transform(data.data), est.transform(data.data), rtol=1e-5, atol=1e-6)
+    # the first call trains the epoch fit's first epoch trains (fit then starts afresh, partial_fit continues)
+    stepped = _fast().partial_fit(data.data)
+    np.testing.assert_allclose(stepped.history_[:, "train_loss"], _fast().fit(data.data).history_[:1, "train_loss"],
+                               rtol=1e-5)
+    with pytest.raises(ValueError):
+        est.partial_fit({"x": data.x[:, :2], "t": data.t})  # other widths than the first call

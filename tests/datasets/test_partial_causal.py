@@ -134,3 +134,21 @@ def test_bad_parameters(kwargs, match):
     params.update(kwargs)
     with pytest.raises(ValueError, match=match):
         make_partial_causal(**params)
+
+
+@pytest.mark.parametrize("geometry", ["sphere", "box"])
+def test_sampler_draws_fresh_pairs_from_the_same_model(geometry):
+    d = make_partial_causal(400, n_latent=3, n_specific=1, geometry=geometry, random_state=0)
+    fresh = d.sampler(300, random_state=1)
+    again = d.sampler(300, random_state=1)
+    assert fresh.x.shape == (300, 4) and fresh.z_x.shape == (300, 3) and fresh.m_x.shape == (300, 1)
+    np.testing.assert_array_equal(fresh.x, again.x)  # seeded
+    assert not np.allclose(fresh.x[:10], d.x[:10])  # new latents
+    # the same mixers: the observations are the mixers applied to the new latents
+    assert fresh.mixing_x is d.mixing_x and fresh.sampler is d.sampler
+    np.testing.assert_allclose(fresh.x, d.mixing_x(np.hstack([fresh.z_x, fresh.m_x])), rtol=1e-5, atol=1e-5)
+    # the same law: the coupling of z_x and z_t is as strong as in the original draw
+    corr = lambda b: np.mean([np.corrcoef(b.z_x[:, i], b.z_t[:, i])[0, 1] for i in range(3)])  # noqa: E731
+    assert abs(corr(fresh) - corr(d)) < 0.1
+    with pytest.raises(ValueError, match="n_samples"):
+        d.sampler(0)

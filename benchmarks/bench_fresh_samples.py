@@ -69,6 +69,15 @@ def run(n, seed, cfg):
         fresh.partial_fit(batch.data)
     out["fresh"] = {**_evaluate(fresh, test), "fit_s": time.perf_counter() - t0}
 
+    if cfg.get("step_budget"):
+        # epochs scaled so that the fixed set gets the step budget (that of 40,000 pairs x 60 epochs at batch 512),
+        # with and without early stopping on the validation InfoNCE
+        epochs = max(cfg["epochs"], int(np.ceil(cfg["step_budget"] / np.ceil(n / 512))))
+        for name, extra in (("fixed, scaled", {}), ("fixed, scaled + ES", {"early_stopping": True})):
+            t0 = time.perf_counter()
+            est = ContrastiveICA(max_epochs=epochs, **params, **extra).fit(d.data)
+            out[name] = {**_evaluate(est, test), "fit_s": time.perf_counter() - t0, "epochs": float(len(est.history_))}
+
     t0 = time.perf_counter()
     scaler = StandardScaler().fit(d.x)
     pca = PCA(cfg["n_latent"], random_state=seed).fit(scaler.transform(d.x))
@@ -86,6 +95,7 @@ def summarise(runs):
             rows = [r[method] for r in per_seed]
             out[n][method] = {k: (float(np.mean([r[k] for r in rows])), float(np.std([r[k] for r in rows])))
                               for k in rows[0]}
+            out[n][method].setdefault("epochs", (0.0, 0.0))
             fixed = [r["fixed"]["fit_s"] for r in per_seed]
             out[n][method]["time_vs_fixed"] = float(np.mean([r[method]["fit_s"] / f for r, f in zip(per_seed, fixed)]))
     return out
@@ -93,13 +103,15 @@ def summarise(runs):
 
 def print_table(summary, n_seeds):
     print(f"\nheld-out scores against the true latents ({n_seeds} seed{'s' if n_seeds > 1 else ''}; mean ± sd)")
-    head = f"{'pairs':>7s} {'method':12s} {'R2(->z_x)':>13s} {'R2(->m_x)':>13s} {'MCC (ICA)':>13s} {'time vs fixed':>14s}"
+    head = (f"{'pairs':>7s} {'method':20s} {'R2(->z_x)':>13s} {'R2(->m_x)':>13s} {'MCC (ICA)':>13s} "
+            f"{'time vs fixed':>14s} {'epochs':>7s}")
     print(head)
     print("-" * len(head))
     for n, methods in summary.items():
         for method, s in methods.items():
-            print(f"{n:>7} {method:12s} {s['r2'][0]:6.3f}±{s['r2'][1]:.3f} {s['r2_m'][0]:6.3f}±{s['r2_m'][1]:.3f} "
-                  f"{s['mcc_ica'][0]:6.3f}±{s['mcc_ica'][1]:.3f} {s['time_vs_fixed']:13.2f}x")
+            epochs = f"{s['epochs'][0]:7.0f}" if s["epochs"][0] else ""
+            print(f"{n:>7} {method:20s} {s['r2'][0]:6.3f}±{s['r2'][1]:.3f} {s['r2_m'][0]:6.3f}±{s['r2_m'][1]:.3f} "
+                  f"{s['mcc_ica'][0]:6.3f}±{s['mcc_ica'][1]:.3f} {s['time_vs_fixed']:13.2f}x {epochs}")
 
 
 def plot(summary, path, dpi):
@@ -134,14 +146,19 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=2, help="number of seeds (default 2)")
     parser.add_argument("--sizes", default="2000,10000", help="comma-separated training sizes (default 2000,10000)")
     parser.add_argument("--epochs", type=int, default=60, help="epochs (fixed) or partial_fit calls (fresh); default 60")
+    parser.add_argument("--step-budget", type=int, default=0,
+                        help="also train fixed sets for this many steps (epochs scaled to the size), with and "
+                             "without early stopping (e.g. 4700: 40,000 pairs x 60 epochs at batch 512)")
+    parser.add_argument("--tag", default="", help="suffix of the output files")
     parser.add_argument("--figure", default=None, help="also save a small copy of the figure here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.quick:
-        cfg = dict(n_latent=3, n_specific=1, hidden_size=32, epochs=3, n_test=500)
+        cfg = dict(n_latent=3, n_specific=1, hidden_size=32, epochs=3, n_test=500, step_budget=args.step_budget)
         sizes, seeds = [500], [0]
     else:
-        cfg = dict(n_latent=6, n_specific=2, hidden_size=256, epochs=args.epochs, n_test=5000)
+        cfg = dict(n_latent=6, n_specific=2, hidden_size=256, epochs=args.epochs, n_test=5000,
+                   step_budget=args.step_budget)
         sizes, seeds = [int(n) for n in args.sizes.split(",")], list(range(args.seeds))
     t0 = time.time()
     runs = {n: [run(n, seed, cfg) for seed in seeds] for n in sizes}
@@ -150,7 +167,7 @@ def main(argv=None):
     out = {"config": {**cfg, "sizes": sizes, "seeds": seeds, "quick": args.quick}, "runs": runs, "summary": summary,
            "elapsed_s": time.time() - t0}
     print(f"\ntotal {out['elapsed_s']:.0f} s")
-    path = RESULTS / ("fresh_samples_quick.json" if args.quick else "fresh_samples.json")
+    path = RESULTS / (("fresh_samples_quick" if args.quick else "fresh_samples") + args.tag + ".json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str))
     plot(summary, path.with_suffix(".png"), dpi=110)

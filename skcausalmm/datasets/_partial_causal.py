@@ -269,7 +269,7 @@ def make_partial_causal(
     g_x = InvertibleLeakyMLP(d, mixing_layers, random_state=rng)
     g_t = InvertibleLeakyMLP(d, mixing_layers, random_state=rng)
     sampler = PartialCausalSampler(g_x, g_t, n_latent, n_specific, geometry, marginal, kappa)
-    return sampler._bunch(z_x, z_t, m_x, m_t, sampler=sampler)
+    return sampler._bunch(z_x, z_t, m_x, m_t)
 
 
 def _draw_latents(n_samples, n_latent, n_specific, geometry, marginal, kappa, rng):
@@ -345,9 +345,9 @@ class PartialCausalSampler:
         rng = check_random_state(random_state)
         latents = _draw_latents(n_samples, self.n_latent, self.n_specific, self.geometry, self.marginal,
                                 self.concentration, rng)
-        return self._bunch(*latents, sampler=self)
+        return self._bunch(*latents)
 
-    def _bunch(self, z_x, z_t, m_x, m_t, sampler):
+    def _bunch(self, z_x, z_t, m_x, m_t):
         x = self.mixing_x(np.hstack([z_x, m_x])).astype(np.float32)
         t = self.mixing_t(np.hstack([z_t, m_t])).astype(np.float32)
         return Bunch(
@@ -362,5 +362,5 @@ class PartialCausalSampler:
             mixing_t=self.mixing_t,
             geometry=self.geometry,
             concentration=self.concentration,
-            sampler=sampler,
+            sampler=self,
         )

@@ -437,6 +437,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
             frozen.cpu()
             return np.concatenate(parts)
 
+        per_modality = None
         if declared is None:
             y_enc = np.asarray(y)  # the base hands _prepare the encoded labels
             per_modality = {m: first_stage_features([m]) for m in names}
@@ -445,7 +446,11 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
             )
         self.confounder_modalities_ = declared
         frozen = FrozenFeatures(encoders, declared)
-        features = torch.from_numpy(first_stage_features(declared)).float()
+        if per_modality is not None and declared:  # already computed: the same concatenation, in the same order
+            features = np.concatenate([per_modality[m] for m in declared], axis=1)
+        else:
+            features = first_stage_features(declared)
+        features = torch.from_numpy(features).float()
         autoencoder = TiedLinearAutoencoder(features.shape[1], min(self.code_size, features.shape[1])).fit(features)
         with torch.no_grad():
             codes = autoencoder.encode(features).numpy().astype(np.float64)

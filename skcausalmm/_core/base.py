@@ -154,7 +154,8 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         fit_dictionary = getattr(self.net_.module_, "fit_dictionary", None)
         if fit_dictionary is not None:
             inputs = {k: v for k, v in X.items() if k != AVAILABILITY_KEY}
-            fit_dictionary(inputs, y, generator, sample_weight=sample_weight)
+            mask = {"availability": X[AVAILABILITY_KEY]} if self._supports_missing and AVAILABILITY_KEY in X else {}
+            fit_dictionary(inputs, y, generator, sample_weight=sample_weight, **mask)
 
     def _expected_failed_checks(self):
         """scikit-learn estimator checks this estimator fails by design, with the reason (the tests read it).

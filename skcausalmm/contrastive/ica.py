@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions
 from .._core.base import MultimodalTransformerMixin
+from .._core.data import AVAILABILITY_KEY
 from .._core.docstrings import CLASSIFIER_ONLY, fill_shared_docs
 from ..nn.encoders import EncoderFactory
 from ..nn.losses import GEOMETRIES, normalise
@@ -93,6 +94,12 @@ class ContrastiveICA(MultimodalTransformerMixin):
     is taken as already embedded (e.g. precomputed CLIP text features, ``n_components`` must
     then equal its width) and only the other encoders are trained.
 
+    Missing modalities (a row's block all NaN) are accepted in ``fit`` and ``transform``: a
+    pair of modalities contributes to the contrastive loss through the rows where both are
+    present (a row missing one of them is neither a positive nor a negative of that pair),
+    each modality's PCA and ICA are fitted on its present rows, and ``transform`` returns NaN
+    in a selected modality's columns for the rows where it is missing.
+
     Examples
     --------
     >>> from skcausalmm import ContrastiveICA
@@ -175,7 +182,7 @@ class ContrastiveICA(MultimodalTransformerMixin):
     _module_class = ContrastiveNetwork
     _predicts_during_training = False  # predictions need what _after_fit builds
     _criterion_class = SymmetricInfoNCELoss
-    _supports_missing = False
+    _supports_missing = True
     # one table with scikit-learn's checks: its even and odd columns are the two modalities
     _check_estimator_params = {"modalities": {"a": slice(0, None, 2), "b": slice(1, None, 2)}}
 
@@ -251,8 +258,11 @@ class ContrastiveICA(MultimodalTransformerMixin):
         module = self.net_.module_
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         self.pca_, self.ica_ = {}, {}
-        for name in self.modality_names_:
+        availability = X.get(AVAILABILITY_KEY)
+        for j, name in enumerate(self.modality_names_):
             rep = self._representation(module, X[name], name)
+            if availability is not None:  # each modality's ICA sees the rows where it is present
+                rep = rep[availability[:, j].cpu().numpy() > 0]
             self._check_representation(name, rep)
             try:
                 if self.pca_components is not None:
@@ -296,7 +306,14 @@ class ContrastiveICA(MultimodalTransformerMixin):
         raise ValueError(f"modality={self.modality!r} is not one of the fitted modalities {self.modality_names_} or 'all'.")
 
     def _transform_batch(self, module, X, availability):
-        return {name: normalise(module.encode(X[name], name), self.geometry) for name in self._selected()}
+        out = {}
+        for name in self._selected():
+            rep = normalise(module.encode(X[name], name), self.geometry)
+            if availability is not None:  # a missing modality has no representation
+                missing = availability[:, self.modality_names_.index(name)] <= 0
+                rep = rep.masked_fill(missing[:, None], float("nan"))
+            out[name] = rep
+        return out
 
     def _complete(self, X):
         """Let a dict omit the modalities that ``transform`` does not encode (they are zero-filled)."""
@@ -324,7 +341,8 @@ class ContrastiveICA(MultimodalTransformerMixin):
         Returns
         -------
         features : ndarray of shape (n_samples, n_features_out)
-            ``n_components_`` (or ``pca_components``) columns per selected modality.
+            ``n_components_`` (or ``pca_components``) columns per selected modality; NaN in
+            a selected modality's columns for the rows where it is missing.
         """
         check_is_fitted(self, "ica_")
         names = self._selected()
@@ -333,9 +351,14 @@ class ContrastiveICA(MultimodalTransformerMixin):
         for name in names:
             rep = np.concatenate([b[name] for b in batches]).astype(np.float64)
             if self.ica:
-                if self.pca_[name] is not None:
-                    rep = self.pca_[name].transform(rep)
-                rep = self.ica_[name].transform(rep)
+                rows = ~np.isnan(rep).any(axis=1)  # rows whose modality is missing stay NaN
+                sources = np.full((len(rep), self.ica_[name].components_.shape[0]), np.nan)
+                if rows.any():
+                    present = rep[rows]
+                    if self.pca_[name] is not None:
+                        present = self.pca_[name].transform(present)
+                    sources[rows] = self.ica_[name].transform(present)
+                rep = sources
             out.append(rep)
         return np.hstack(out)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..nn.losses import check_geometry, multimodal_info_nce
+from ..nn.losses import check_geometry, multimodal_info_nce, present_columns
 
 __all__ = ["ContrastiveNetwork", "SymmetricInfoNCELoss"]
 
@@ -37,8 +37,10 @@ class SymmetricInfoNCELoss(nn.Module):
     Notes
     -----
     ``forward(outputs, y=None)`` reads ``outputs["embeddings"]`` (a dict of modality to
-    ``(n, d)`` tensor, as :class:`ContrastiveNetwork` returns) and ignores ``y``. The last
-    pairwise losses are kept in ``last_terms_`` (floats), for logging.
+    ``(n, d)`` tensor, as :class:`ContrastiveNetwork` returns) and ignores ``y``; with
+    ``outputs["present"]`` (missing modalities) each pair of modalities counts the rows where
+    both are present (:func:`~skcausalmm.nn.losses.multimodal_info_nce`). The last pairwise
+    losses are kept in ``last_terms_`` (floats), for logging.
     """
 
     def __init__(self, temperature=1.0, geometry="sphere"):
@@ -49,8 +51,10 @@ class SymmetricInfoNCELoss(nn.Module):
 
     def forward(self, outputs, y=None):
         """Return the mean pairwise symmetric InfoNCE; ``y`` is ignored."""
-        embeddings = outputs["embeddings"] if isinstance(outputs, dict) and "embeddings" in outputs else outputs
-        loss, pairs = multimodal_info_nce(embeddings, self.temperature, self.geometry)
+        structured = isinstance(outputs, dict) and "embeddings" in outputs
+        embeddings = outputs["embeddings"] if structured else outputs
+        present = outputs.get("present") if structured else None
+        loss, pairs = multimodal_info_nce(embeddings, self.temperature, self.geometry, present)
         if len(pairs) > 1:
             self.last_terms_ = {f"infonce_{a}_{b}": float(v.detach()) for (a, b), v in pairs.items()}
         else:
@@ -76,9 +80,9 @@ class ContrastiveNetwork(nn.Module):
 
     Notes
     -----
-    ``forward(X)`` returns ``{"embeddings": {modality: raw encoder output}}``; the loss applies
-    the geometry (normalisation on the sphere). :meth:`encode` returns one modality's raw
-    embedding.
+    ``forward(X, availability=None)`` returns ``{"embeddings": {modality: raw encoder
+    output}}`` (with a mask also ``"present"``); the loss applies the geometry (normalisation
+    on the sphere). :meth:`encode` returns one modality's raw embedding.
     """
 
     def __init__(self, encoders=None, encoder_factory=None, out_features=None):
@@ -99,5 +103,8 @@ class ContrastiveNetwork(nn.Module):
         return self.encoders[modality](x)
 
     def forward(self, X, availability=None):
-        """Embeddings of every modality in ``X`` (a dict of tensors); ``availability`` is unused."""
-        return {"embeddings": {m: self.encoders[m](X[m]) for m in self.names if m in X}}
+        """Embeddings of every modality in ``X`` (a dict of tensors), and the mask's columns when given."""
+        out = {"embeddings": {m: self.encoders[m](X[m]) for m in self.names if m in X}}
+        if availability is not None:
+            out["present"] = present_columns(availability, self.names)
+        return out

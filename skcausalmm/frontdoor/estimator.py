@@ -9,11 +9,13 @@ name or by a short warm-up) and the prediction-time β.
 import numbers
 
 import numpy as np
+import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions
 from .._core.base import MultimodalClassifierMixin
 from .._core.batching import iter_batches
+from .._core.data import AVAILABILITY_KEY
 from .._core.docstrings import fill_shared_docs
 from ..fusion.late_fusion import LateFusionClassifier
 from ..metrics.contributions import shapley_contributions
@@ -403,6 +405,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     _module_class = FrontDoorNetwork
     _predicts_during_training = False  # predictions need what _after_fit builds
     _criterion_class = FrontDoorLoss
+    _supports_missing = True
 
     # ------------------------------------------------------------------ fit
     def _prepare(self, data, y, sample_weight=None):
@@ -468,6 +471,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             **{name: getattr(self, name) for name in _NETWORK_PARAMS},
             **{name: getattr(self, name + "_") for name in _ROLE_SETTINGS},
             "direct_terms": self.auxiliary_role_ == "view",
+            "modality_names": list(shapes),
         }
 
     def _optimization_params(self):
@@ -485,12 +489,17 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         if self.predominant == "auto" and self.auxiliary_modalities_:
             return  # contributions measured by the warm-up
         module = self.net_.module_
-        correct = {}
+        correct, seen = {}, {}
         for batch, _ in iter_batches({**X, "__y__": y}, 1024):
             yb = batch.pop("__y__")
-            for name, logits in module(batch)["modality_logits"].items():
-                correct[name] = correct.get(name, 0) + int((logits.argmax(1) == yb).sum())
-        self.modality_contributions_ = {name: hits / len(y) for name, hits in correct.items()}
+            availability = batch.pop(AVAILABILITY_KEY, None)
+            outputs = module(batch, availability=availability)
+            present = outputs.get("present", {})
+            for name, logits in outputs["modality_logits"].items():
+                rows = present[name] > 0 if name in present else torch.ones_like(yb, dtype=torch.bool)
+                correct[name] = correct.get(name, 0) + int(((logits.argmax(1) == yb) & rows).sum())
+                seen[name] = seen.get(name, 0) + int(rows.sum())
+        self.modality_contributions_ = {name: hits / max(seen[name], 1) for name, hits in correct.items()}
 
     # ------------------------------------------------------------- predict
     def _predict_params(self):
@@ -542,11 +551,16 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         Returns
         -------
         mediator : ndarray of shape (n_samples, mediator_size)
-            See :func:`skcausalmm.metrics.mediator_diagnostics` for probing it.
+            NaN in the rows where the predominant modality is missing. See
+            :func:`skcausalmm.metrics.mediator_diagnostics` for probing it.
         """
 
         def mediator(module, batch, availability):
-            return module.encode(batch)["mediator"]
+            mediator = module.encode(batch, availability)["mediator"]
+            if availability is None:
+                return mediator
+            missing = availability[:, module.modality_names.index(module.predominant)] <= 0
+            return mediator.masked_fill(missing[:, None], float("nan"))
 
         return np.concatenate(self._map_batches(X, mediator)).astype(np.float64)
 
@@ -571,7 +585,10 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         approximation = self._predict_params()["approximation"]
 
         def terms(module, batch, availability):
-            return {str(beta): module.predict_proba(batch, beta, approximation) for beta in (1.0, 0.0)}
+            return {
+                str(beta): module.predict_proba(batch, beta, approximation, availability=availability)
+                for beta in (1.0, 0.0)
+            }
 
         parts = self._map_batches(X, terms)
         pearl, conditional = (np.concatenate([p[k] for p in parts]).astype(np.float64) for k in ("1.0", "0.0"))

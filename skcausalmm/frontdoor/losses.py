@@ -144,25 +144,58 @@ class FrontDoorLoss(nn.Module):
             Labels.
         sample_weight : torch.Tensor of shape (n,) or None, default=None
             Per-sample weights of the cross-entropies (the main one and the diagnostic
-            heads'); the InfoNCE and adversary terms are batch-level and unweighted.
+            heads'); the InfoNCE and adversary terms are batch-level and unweighted. With
+            an availability mask in ``outputs`` each term counts the rows whose inputs it
+            reads (:class:`~skcausalmm.frontdoor.network.FrontDoorNetwork`'s notes).
 
         Returns
         -------
         loss : torch.Tensor
             A scalar.
         """
-        ce = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
+        present = outputs.get("present", {})  # keyed [predominant, *auxiliary]
+        x_rows = next(iter(present.values())) if present else None
+        ce = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight, x_rows)
         terms = {"ce": ce}
         total = ce
         if "contrastive_logits" in outputs:
-            terms["nce"] = nce = info_nce_from_logits(outputs["contrastive_logits"])
-            total = total + self.contrastive_weight * nce
+            logits = outputs["contrastive_logits"]
+            rows = outputs.get("contrastive_rows")
+            if rows is not None and not bool(rows.all()):
+                logits = logits[rows][:, rows]  # pairs with X and an auxiliary modality only
+            if len(logits) > 1:
+                terms["nce"] = nce = info_nce_from_logits(logits)
+                total = total + self.contrastive_weight * nce
+        total = total + self._mediator_objective(outputs, y, terms)
+        diagnostic = [(logits, present.get(name)) for name, logits in outputs.get("modality_logits", {}).items()]
+        if "mediator_logits" in outputs:
+            diagnostic.append((outputs["mediator_logits"], x_rows))
+        if "auxiliary_logits" in outputs:
+            observed = torch.stack(list(present.values())[1:], dim=1).amax(1)  # rows with an auxiliary modality
+            diagnostic.append((outputs["auxiliary_logits"], observed))
+        if diagnostic:
+            diag = sum(cross_entropy(logits, y, sample_weight=sample_weight, present=rows) for logits, rows in diagnostic)
+            terms["diag"] = diag
+            total = total + self.diagnostic_weight * diag
+        self.last_terms_ = {key: float(value.detach()) for key, value in terms.items()}
+        return total
+
+    @staticmethod
+    def _mediator_objective(outputs, y, terms):
+        """The mediator's objective against the auxiliary input, over the rows with every input it reads."""
+        rows = outputs.get("adversary_rows")
+        if rows is not None and not bool(rows.all()):
+            per_row = ("mediator", "adversary_target", "adversary_prediction", "confusion_prediction")
+            outputs = {k: (v[rows] if k in per_row else v) for k, v in outputs.items()}
+            y = y[rows]
+        total = 0.0
+        if not len(y):
+            return total
         if "adversary_prediction" in outputs:
             prediction = outputs["adversary_prediction"]
             index = y if prediction.shape[1] > 1 else torch.zeros_like(y)
             selected = prediction[torch.arange(len(y), device=y.device), index]
-            adv = F.mse_loss(selected, outputs["adversary_target"])
-            terms["adv"] = adv
+            terms["adv"] = adv = F.mse_loss(selected, outputs["adversary_target"])
             total = total + adv
         if "decorrelation_coefficient" in outputs:
             terms["decor"] = decor = _decorrelation_loss(outputs, y)
@@ -170,12 +203,4 @@ class FrontDoorLoss(nn.Module):
         if "confusion_prediction" in outputs:
             terms["conf"] = conf = _confusion_loss(outputs, y)
             total = total + outputs["confusion_coefficient"] * conf
-        diagnostic_logits = list(outputs.get("modality_logits", {}).values())
-        if "mediator_logits" in outputs:
-            diagnostic_logits.append(outputs["mediator_logits"])
-        if diagnostic_logits:
-            diag = sum(cross_entropy(logits, y, sample_weight=sample_weight) for logits in diagnostic_logits)
-            terms["diag"] = diag
-            total = total + self.diagnostic_weight * diag
-        self.last_terms_ = {key: float(value.detach()) for key, value in terms.items()}
         return total

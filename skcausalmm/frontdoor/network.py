@@ -24,6 +24,7 @@ from torch import nn
 
 from .._core.batching import iter_batches
 from ..nn.layers import gradient_reversal, make_mlp, scale_gradient
+from ..nn.losses import present_columns
 from .average import _average
 from .dictionary import ContextDictionary, _kmeans
 from .head import FrontDoorHead
@@ -93,6 +94,9 @@ class FrontDoorNetwork(nn.Module):
     head : nn.Module or None, default=None
         Replacement for the default :class:`~skcausalmm.frontdoor.head.FrontDoorHead`; same
         call convention.
+    modality_names : list of str or None, default=None
+        The order of the columns of an availability mask (the order of the estimator's
+        input); None: ``[predominant, *auxiliary]``.
 
     Attributes
     ----------
@@ -110,6 +114,18 @@ class FrontDoorNetwork(nn.Module):
     mediator nothing tells which part of X is the confounder's trace, and averaging a context
     path over a dictionary would destroy what it carries. There is then no InfoNCE loss and
     no adversary.
+
+    Missing modalities (an ``availability`` mask in :meth:`forward` and
+    :meth:`predict_proba`): a missing auxiliary modality's features are a learned "absent"
+    embedding (one vector per modality, initialised at zero). Each loss term counts the rows
+    whose inputs it reads: the head's cross-entropy and the mediator's the rows with X; the
+    InfoNCE the rows with X and at least one auxiliary modality; the mediator's objective the
+    rows with X and every auxiliary modality; each diagnostic head its modality's rows. At
+    prediction, a row without any auxiliary modality gets the β = 1 term whatever β (the
+    auxiliary-conditional term averaged over the unobserved auxiliary input is Pearl's front
+    door). A row without X has no mediator and no effect of X to adjust: it gets
+    ``P(y | a)`` from :attr:`auxiliary_head`, a linear head on the detached fused auxiliary
+    features trained on every row with an auxiliary modality.
     """
 
     def __init__(
@@ -139,11 +155,13 @@ class FrontDoorNetwork(nn.Module):
         unimodal_weight,
         direct_terms,
         head=None,
+        modality_names=None,
     ):
         super().__init__()
         auxiliary = list(auxiliary)
         has_auxiliary = bool(auxiliary)
         self.predominant, self.auxiliary, self.n_classes = predominant, auxiliary, int(n_classes)
+        self.modality_names = list(modality_names) if modality_names is not None else [predominant, *auxiliary]
         self.mediator_size, self.context_size, self.auxiliary_size = mediator_size, context_size, auxiliary_size
         self.temperature = float(temperature)
         self.adversary_weight, self.adversary_ramp = float(adversary_weight), float(adversary_ramp)
@@ -198,6 +216,10 @@ class FrontDoorNetwork(nn.Module):
         for name in auxiliary:
             self.diagnostic_heads[name] = nn.Linear(auxiliary_size, self.n_classes)
         self.mediator_diagnostic_head = nn.Linear(mediator_size, self.n_classes)
+        # missing modalities: a learned "absent" embedding per auxiliary modality, and P(y | a)
+        # for the rows without the predominant modality
+        self.absent = nn.ParameterDict({name: nn.Parameter(torch.zeros(auxiliary_size)) for name in auxiliary})
+        self.auxiliary_head = nn.Linear(fused_size, self.n_classes) if has_auxiliary else None
 
         self.dictionary = ContextDictionary(context_size, auxiliary_size, max_entries=self.dictionary_size)
 
@@ -214,9 +236,13 @@ class FrontDoorNetwork(nn.Module):
             return self.adversary_weight
         return self.adversary_weight * min(1.0, max(0.0, float(self.progress)) / self.adversary_ramp)
 
-    def _auxiliary_features(self, X):
-        """Per-modality auxiliary features and their fusion ``z_a``."""
+    def _auxiliary_features(self, X, present=None):
+        """Per-modality auxiliary features (the absent embedding where missing) and their fusion ``z_a``."""
         per_modality = {name: self.auxiliary_encoders[name](X[name]) for name in self.auxiliary}
+        if present is not None:
+            for name, feats in per_modality.items():
+                rows = present[name].to(feats.dtype).unsqueeze(1)
+                per_modality[name] = rows * feats + (1.0 - rows) * self.absent[name]
         if len(self.auxiliary) == 1:
             fused = per_modality[self.auxiliary[0]]
         else:
@@ -225,42 +251,53 @@ class FrontDoorNetwork(nn.Module):
                 fused = self.auxiliary_fusion(fused)
         return per_modality, fused
 
-    def encode(self, X):
+    def encode(self, X, availability=None):
         """Encode a batch into mediator, context and auxiliary features.
 
         Parameters
         ----------
         X : dict of str to torch.Tensor
             The modalities, each of shape (n, ...).
+        availability : torch.Tensor of shape (n, n_modalities) or None, default=None
+            The availability mask, columns in the order of ``modality_names`` (missing
+            auxiliary modalities: their absent embedding).
 
         Returns
         -------
         features : dict
             ``"mediator"`` (n, mediator_size); with an auxiliary modality also ``"context"``
             (n, context_size), ``"auxiliary"`` (n, auxiliary_size) and ``"per_modality"``
-            (each auxiliary modality's features).
+            (each auxiliary modality's features); with a mask ``"present"``
+            (:func:`~skcausalmm.nn.losses.present_columns`).
         """
         x = X[self.predominant]
         encoded = self.mediator_encoder(x)
         if self.shared_trunk:
             encoded, context = encoded[:, : self.mediator_size], encoded[:, self.mediator_size :]
         features = {"mediator": self.mediator_norm(encoded)}
+        if availability is not None:
+            columns = present_columns(availability, self.modality_names)
+            present = features["present"] = {name: columns[name] for name in [self.predominant, *self.auxiliary]}
+        else:
+            present = None
         if self.auxiliary:
             features["context"] = context if self.shared_trunk else self.context_encoder(x)
-            features["per_modality"], features["auxiliary"] = self._auxiliary_features(X)
+            features["per_modality"], features["auxiliary"] = self._auxiliary_features(X, present)
         return features
 
     def _project(self, projection, features):
         return F.normalize(projection(features), dim=-1)
 
     # ---------------------------------------------------------------- training forward
-    def forward(self, X):
+    def forward(self, X, availability=None):
         """Training outputs on each sample's own (mediator, context, auxiliary) triple.
 
         Parameters
         ----------
         X : dict of str to torch.Tensor
             The modalities, each of shape (n, ...).
+        availability : torch.Tensor of shape (n, n_modalities) or None, default=None
+            The availability mask (see :meth:`encode`).
 
         Returns
         -------
@@ -271,11 +308,17 @@ class FrontDoorNetwork(nn.Module):
             auxiliary modality also ``"contrastive_logits"`` (n, n): ``ẑ_r ẑ_aᵀ / tau``; and
             with a mediator objective ``"adversary_target"`` (n, d), the flattened raw
             auxiliary input, and what the objective needs (the adversary's prediction, the
-            confusion prediction, or the decorrelation coefficient).
+            confusion prediction, or the decorrelation coefficient). With a mask also
+            ``"present"``, ``"auxiliary_logits"`` (:attr:`auxiliary_head` on the detached
+            ``z_a``) and the row masks of the batch-level terms, ``"contrastive_rows"`` and
+            ``"adversary_rows"``.
         """
-        features = self.encode(X)
+        features = self.encode(X, availability)
         m = features["mediator"]
         outputs = {"mediator": m}
+        present = features.get("present")
+        if present is not None:
+            outputs["present"] = present
         if not self.auxiliary:
             outputs["logits"] = self.head(m, None, None)
             outputs["modality_logits"] = {self.predominant: self.diagnostic_heads[self.predominant](m.detach())}
@@ -311,6 +354,11 @@ class FrontDoorNetwork(nn.Module):
             modality_logits[name] = self.diagnostic_heads[name](scale_gradient(feats, self.unimodal_weight))
         outputs["modality_logits"] = modality_logits
         outputs["mediator_logits"] = self.mediator_diagnostic_head(scale_gradient(m, self.unimodal_weight))
+        if present is not None:
+            observed = torch.stack([present[name] for name in self.auxiliary], dim=1)
+            outputs["contrastive_rows"] = (present[self.predominant] > 0) & (observed.amax(1) > 0)
+            outputs["adversary_rows"] = (present[self.predominant] > 0) & (observed.amin(1) > 0)
+            outputs["auxiliary_logits"] = self.auxiliary_head(z.detach())
         return outputs
 
     # ---------------------------------------------------------------- dictionary
@@ -336,7 +384,7 @@ class FrontDoorNetwork(nn.Module):
         return self
 
     @torch.no_grad()
-    def fit_dictionary(self, X, y=None, generator=None, batch_size=1024, sample_weight=None):
+    def fit_dictionary(self, X, y=None, generator=None, batch_size=1024, sample_weight=None, availability=None):
         """Build the dictionary (and its prototypes) from training data.
 
         Parameters
@@ -354,6 +402,9 @@ class FrontDoorNetwork(nn.Module):
             Non-negative training sample weights: the dictionary weights are those of the
             sampled entries (normalised), or the total weight of each k-means cluster. None:
             uniform.
+        availability : torch.Tensor of shape (n, n_modalities) or None, default=None
+            The availability mask: the dictionary is built from the rows with every modality
+            (the rows with X when there is none).
 
         Returns
         -------
@@ -362,9 +413,15 @@ class FrontDoorNetwork(nn.Module):
         """
         if not self.auxiliary or self.direct_terms:
             return self
-        n = len(X[self.predominant])
-        contexts, auxiliaries = [], []
         inputs = {name: X[name] for name in [self.predominant, *self.auxiliary]}
+        if availability is not None:
+            complete = availability.amin(1) > 0
+            rows = complete if bool(complete.any()) else availability[:, self.modality_names.index(self.predominant)] > 0
+            inputs = {name: value[rows] for name, value in inputs.items()}
+            if sample_weight is not None:
+                sample_weight = torch.as_tensor(sample_weight)[rows.to(torch.as_tensor(sample_weight).device)]
+        n = len(inputs[self.predominant])
+        contexts, auxiliaries = [], []
         for batch, _ in iter_batches(inputs, batch_size):
             features = self.encode(batch)
             contexts.append(features["context"])
@@ -403,7 +460,7 @@ class FrontDoorNetwork(nn.Module):
         return scores.log_softmax(dim=1)
 
     @torch.no_grad()
-    def predict_proba(self, X, beta=0.5, approximation="prototypes", chunk_size=256):
+    def predict_proba(self, X, beta=0.5, approximation="prototypes", chunk_size=256, availability=None):
         """β-generalised front-door class probabilities (the arguments are the estimator's, already checked).
 
         Parameters
@@ -418,14 +475,32 @@ class FrontDoorNetwork(nn.Module):
             average over the whole dictionary, or the softmax of averaged logits over it.
         chunk_size : int, default=256
             Dictionary entries per chunk (memory ``n × chunk_size × hidden_size``).
+        availability : torch.Tensor of shape (n, n_modalities) or None, default=None
+            The availability mask: rows without an auxiliary modality get the β = 1 term,
+            rows without X get ``P(y | a)`` (see the class notes).
 
         Returns
         -------
         proba : torch.Tensor of shape (n, n_classes)
         """
-        features = self.encode(X)
+        features = self.encode(X, availability)
         if not self.auxiliary:
             return self.head(features["mediator"], None, None).softmax(dim=-1)
+        proba = self._front_door(features, beta, approximation, chunk_size)
+        present = features.get("present")
+        if present is None:
+            return proba
+        observed = torch.stack([present[name] for name in self.auxiliary], dim=1).amax(1) > 0
+        if beta < 1.0 and not bool(observed.all()):
+            unobserved = {key: value[~observed] for key, value in features.items() if key in ("mediator", "context", "auxiliary")}
+            proba[~observed] = self._front_door(unobserved, 1.0, approximation, chunk_size)
+        no_x = present[self.predominant] <= 0
+        if bool(no_x.any()):
+            proba[no_x] = self.auxiliary_head(features["auxiliary"][no_x]).softmax(dim=-1)
+        return proba
+
+    def _front_door(self, features, beta, approximation, chunk_size):
+        """``P_β(y | do(x), a)`` from encoded features (with an auxiliary modality)."""
         if self.direct_terms:
             m = features["mediator"]
             conditional = self.head(m, features["context"], features["auxiliary"]).softmax(dim=-1) if beta < 1 else 0.0

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ..nn.losses import cross_entropy
+from ..nn.losses import cross_entropy, present_columns
 
 __all__ = ["FusionLoss", "LateFusionNetwork", "share_logits"]
 
@@ -67,7 +67,9 @@ class LateFusionNetwork(nn.Module):
     training contributes nothing when it is missing at prediction.
 
     ``forward`` returns ``{"logits", "features", "modality_logits"}``;
-    ``features`` and ``modality_logits`` are dicts keyed by modality. The
+    ``features`` and ``modality_logits`` are dicts keyed by modality; with an
+    availability mask also ``"present"`` (:func:`~skcausalmm.nn.losses.present_columns`),
+    so that each modality's loss terms count its present rows only. The
     fused head's weight is laid out in the order of ``encoders``, so the
     slice ``head.weight[:, offsets[m]:offsets[m+1]]`` is modality m's share
     (:meth:`logit_parts`, used by OGM-GE and by the Shapley contributions).
@@ -121,6 +123,8 @@ class LateFusionNetwork(nn.Module):
             m: self.modality_heads[m](feats[m].detach() if self.detach_modality_heads else feats[m])
             for m in self.names
         }
+        if availability is not None:
+            out["present"] = present_columns(availability, self.names)
         return out
 
 
@@ -148,8 +152,9 @@ class FusionLoss(nn.Module):
         loss = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
         terms = {"fused_ce": loss.detach()}
         if self.modality_weight > 0 and "modality_logits" in outputs:
+            present = outputs.get("present", {})
             for name, logits in outputs["modality_logits"].items():
-                ce = cross_entropy(logits, y, self.class_weight, sample_weight)
+                ce = cross_entropy(logits, y, self.class_weight, sample_weight, present.get(name))
                 terms[f"ce_{name}"] = ce.detach()
                 loss = loss + self.modality_weight * ce
         self.last_terms_ = terms

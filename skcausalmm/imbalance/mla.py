@@ -15,7 +15,7 @@ from torch import nn
 from .._core.base import MultimodalClassifierMixin
 from .._core.docstrings import fill_shared_docs
 from .._core.net import RecordingNet
-from ..nn.losses import cross_entropy
+from ..nn.losses import cross_entropy, present_columns
 
 __all__ = [
     "GradientProjector",
@@ -91,12 +91,16 @@ class GradientProjector:
         self.__dict__.update(state)
 
 
-def entropy_weights(logits):
+def entropy_weights(logits, present=None):
     """Per-sample fusion weights: softmax over modalities of the negative prediction entropy.
 
     Parameters
     ----------
     logits : dict of str to torch.Tensor of shape (n, n_classes)
+    present : dict of str to torch.Tensor of shape (n,) or None, default=None
+        Availability of each modality (:func:`~skcausalmm.nn.losses.present_columns`): a
+        missing modality gets weight 0 and the softmax runs over the present ones. None:
+        every modality is present.
 
     Returns
     -------
@@ -107,12 +111,16 @@ def entropy_weights(logits):
     for v in logits.values():
         logp = torch.log_softmax(v, dim=1)
         ent.append(-(logp.exp() * logp).sum(1))
-    return torch.softmax(-torch.stack(ent, dim=1), dim=1)
+    scores = -torch.stack(ent, dim=1)
+    if present is not None:
+        mask = torch.stack([present[m] for m in logits], dim=1) > 0
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=1)
 
 
-def entropy_fusion(logits):
-    """Entropy-weighted sum of per-modality logits (MLA's dynamic fusion)."""
-    w = entropy_weights(logits)
+def entropy_fusion(logits, present=None):
+    """Entropy-weighted sum of per-modality logits (MLA's dynamic fusion) over the present modalities."""
+    w = entropy_weights(logits, present)
     stacked = torch.stack(list(logits.values()), dim=1)  # (n, M, C)
     return (w.unsqueeze(-1) * stacked).sum(1)
 
@@ -154,15 +162,19 @@ class MLANetwork(nn.Module):
             z = self.projections[name](z)
         return z
 
-    def forward(self, X):
-        """Fused logits, per-modality logits through the shared head, features."""
+    def forward(self, X, availability=None):
+        """Fused logits (over the present modalities), per-modality logits through the shared head, features."""
         feats = {m: self.encode_one(m, X[m]) for m in self.names}
         logits = {m: self.head(feats[m]) for m in self.names}
-        return {"logits": entropy_fusion(logits), "modality_logits": logits, "features": feats}
+        present = None if availability is None else present_columns(availability, self.names)
+        out = {"logits": entropy_fusion(logits, present), "modality_logits": logits, "features": feats}
+        if present is not None:
+            out["present"] = present
+        return out
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, availability=None):
         """Class probabilities of the entropy-weighted fusion."""
-        return torch.softmax(self.forward(X)["logits"], dim=1)
+        return torch.softmax(self.forward(X, availability)["logits"], dim=1)
 
 
 class UnimodalLoss(nn.Module):
@@ -174,8 +186,8 @@ class UnimodalLoss(nn.Module):
         self.last_terms_ = {}
 
     def forward(self, outputs, y, sample_weight=None):
-        """Return the cross-entropy."""
-        return cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
+        """Return the cross-entropy (over the rows of the ``(n,)`` mask ``outputs["rows"]`` when it is there)."""
+        return cross_entropy(outputs["logits"], y, self.class_weight, sample_weight, outputs.get("rows"))
 
 
 class MLANet(RecordingNet):
@@ -205,19 +217,26 @@ class MLANet(RecordingNet):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         raw = Xi
-        Xi, _ = self.prepare_batch(Xi)
+        Xi, availability = self.prepare_batch(Xi)
         module = self.module_
+        present = {} if availability is None else present_columns(availability, module.names)
         n_batches = getattr(self, "_n_batches", 1)
         alpha = 0.1 ** (getattr(self, "_batch_index", 0) / n_batches + 1.0)
         losses, logits, terms = [], {}, {}
         for m in module.names:
-            self._zero_grad_optimizer(set_to_none=True)
             z = module.encode_one(m, Xi[m])
             out = module.head(z)
-            loss = self.get_loss({"logits": out}, yi, X=raw, training=True)
+            logits[m] = out.detach()
+            rows = present.get(m)
+            if rows is not None and not bool(rows.any()):
+                continue  # the modality is missing from the whole batch: no step for it
+            self._zero_grad_optimizer(set_to_none=True)
+            step_outputs = {"logits": out} if rows is None else {"logits": out, "rows": rows}
+            loss = self.get_loss(step_outputs, yi, X=raw, training=True)
             loss.backward()
             if self.projection and module.head.weight.grad is not None:
-                self._projector().step(module.head.weight.grad, z.detach(), alpha)
+                seen = z.detach() if rows is None else z.detach()[rows > 0]
+                self._projector().step(module.head.weight.grad, seen, alpha)
             self.notify(
                 "on_grad_computed",
                 named_parameters=TeeGenerator(self.get_all_learnable_params()),
@@ -227,11 +246,10 @@ class MLANet(RecordingNet):
             for name in self._optimizers:
                 getattr(self, name + "_").step()
             losses.append(loss.detach())
-            logits[m] = out.detach()
             terms[f"ce_{m}"] = loss.detach()
         self._batch_index = getattr(self, "_batch_index", 0) + 1
         self.criterion_.last_terms_ = terms
-        y_pred = {"logits": entropy_fusion(logits), "modality_logits": logits}
+        y_pred = {"logits": entropy_fusion(logits, present or None), "modality_logits": logits}
         return {"loss": torch.stack(losses).mean(), "y_pred": y_pred}
 
 
@@ -355,6 +373,7 @@ class MLAClassifier(MultimodalClassifierMixin):
         self.warm_start = warm_start
 
     _module_class = MLANetwork
+    _supports_missing = True
     _criterion_class = UnimodalLoss
 
     def _module_params(self, shapes, n_classes):

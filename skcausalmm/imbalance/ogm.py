@@ -50,6 +50,24 @@ def ogm_coefficients(scores, alpha):
     return ratios, coeffs
 
 
+def _confidence_scores(hits, weight, present):
+    """``s_m``: each modality's (weighted) true-class probabilities, over the rows where it is present.
+
+    With every row present this is the batch sum of the paper; with missing rows it is the
+    mean over the modality's present rows times the batch size, so that a modality is not
+    judged weaker for being missing more often.
+    """
+    scores = {}
+    for m, h in hits.items():
+        w = torch.ones_like(h) if weight is None else weight.to(h.dtype)
+        if m in present:
+            mask = w * present[m].to(h.dtype)
+            scores[m] = float((mask * h).sum() / mask.sum().clamp_min(1e-12) * w.sum())
+        else:
+            scores[m] = float((w * h).sum())
+    return scores
+
+
 def _is_modulated(param):
     """Weight tensors (linear and convolution kernels), not biases or norm scales."""
     return param.dim() >= 2
@@ -127,7 +145,7 @@ class OGMGENet(RecordingNet):
             feats = {m: f.detach() for m, f in step["y_pred"]["features"].items()}
             logits = share_logits(module.head, feats, names)
             hits = {m: torch.softmax(logits[m], 1).gather(1, yi.view(-1, 1))[:, 0] for m in names}
-            scores = {m: float(h.sum() if weight is None else (weight * h).sum()) for m, h in hits.items()}
+            scores = _confidence_scores(hits, weight, step["y_pred"].get("present", {}))
         ratios, coeffs = ogm_coefficients(scores, self.alpha)
         start, end = self.modulation_epochs
         epoch = self._current_epoch()
@@ -293,13 +311,19 @@ class OGMGEClassifier(MultimodalClassifierMixin):
         return int(window[0]), int(window[1])
 
     _module_class = LateFusionNetwork
+    _supports_missing = True
     _criterion_class = FusionLoss
 
     def _prepare(self, data, y, sample_weight=None):
         self._check_window()
 
     def _module_params(self, shapes, n_classes):
-        return {"encoder_factory": self._encoder_factory(shapes), "n_classes": n_classes, "detach_modality_heads": True}
+        return {
+            "encoder_factory": self._encoder_factory(shapes),
+            "n_classes": n_classes,
+            "detach_modality_heads": True,
+            "handle_missing": True,
+        }
 
     def _criterion_params(self, class_weight):
         # The probes see detached features: their cross-entropy trains only them.

@@ -131,7 +131,11 @@ class MultitaskLoss(nn.Module):
     def terms(self, outputs, y, sample_weight=None):
         """Return ``(fused_loss, {modality: unimodal_loss})`` as tensors."""
         fused = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight)
-        uni = {m: cross_entropy(v, y, self.class_weight, sample_weight) for m, v in outputs["modality_logits"].items()}
+        present = outputs.get("present", {})  # each unimodal term over the rows where its modality is present
+        uni = {
+            m: cross_entropy(v, y, self.class_weight, sample_weight, present.get(m))
+            for m, v in outputs["modality_logits"].items()
+        }
         return fused, uni
 
     def forward(self, outputs, y, sample_weight=None):
@@ -323,10 +327,16 @@ class MMParetoClassifier(MultimodalClassifierMixin):
         self.warm_start = warm_start
 
     _module_class = LateFusionNetwork
+    _supports_missing = True
     _criterion_class = MultitaskLoss
 
     def _module_params(self, shapes, n_classes):
-        return {"encoder_factory": self._encoder_factory(shapes), "n_classes": n_classes, "detach_modality_heads": False}
+        return {
+            "encoder_factory": self._encoder_factory(shapes),
+            "n_classes": n_classes,
+            "detach_modality_heads": False,
+            "handle_missing": True,
+        }
 
     def _net_params(self):
         return {"gamma": float(self.gamma)}

@@ -19,13 +19,14 @@ __all__ = [
     "info_nce_from_logits",
     "multimodal_info_nce",
     "normalise",
+    "present_columns",
     "similarity_matrix",
     "symmetric_info_nce",
 ]
 
 
-def cross_entropy(logits, y, class_weight=None, sample_weight=None):
-    """Cross-entropy with class weights and optional per-sample weights.
+def cross_entropy(logits, y, class_weight=None, sample_weight=None, present=None):
+    """Cross-entropy with class weights, optional per-sample weights and an optional row mask.
 
     Without ``sample_weight`` this is ``F.cross_entropy(logits, y, weight=class_weight)``:
     the mean of the per-sample losses weighted by ``class_weight[y_i]``. With it, each
@@ -44,6 +45,11 @@ def cross_entropy(logits, y, class_weight=None, sample_weight=None):
         Per-class weights.
     sample_weight : torch.Tensor of shape (n,) or None, default=None
         Non-negative per-sample weights.
+    present : torch.Tensor of shape (n,) or None, default=None
+        Rows that take part (1) or not (0), e.g. a column of the availability mask for a
+        term computed from one modality: the loss is then the weighted mean over the
+        present rows only (0, without gradient to the logits, when no row is present).
+        None: every row.
 
     Returns
     -------
@@ -52,6 +58,9 @@ def cross_entropy(logits, y, class_weight=None, sample_weight=None):
     """
     if class_weight is not None:
         class_weight = torch.as_tensor(class_weight, dtype=logits.dtype, device=logits.device)
+    if present is not None:
+        present = present.to(dtype=logits.dtype, device=logits.device)
+        sample_weight = present if sample_weight is None else sample_weight.to(logits.dtype) * present
     if sample_weight is None:
         return F.cross_entropy(logits, y, weight=class_weight)
     weight = sample_weight.to(dtype=logits.dtype, device=logits.device)
@@ -59,6 +68,28 @@ def cross_entropy(logits, y, class_weight=None, sample_weight=None):
         weight = weight * class_weight[y]
     per_sample = F.cross_entropy(logits, y, reduction="none")
     return (weight * per_sample).sum() / weight.sum().clamp_min(torch.finfo(logits.dtype).tiny)
+
+
+def present_columns(availability, names):
+    """The availability mask as ``{modality: (n,) float mask}``, the columns in the order of ``names``.
+
+    A network that takes an availability mask returns this under ``"present"`` in its
+    outputs; a loss term computed from one modality passes its column to
+    :func:`cross_entropy` (``present=``) so that it counts the rows where the modality
+    was observed only.
+
+    Parameters
+    ----------
+    availability : torch.Tensor of shape (n, n_modalities)
+        1 where the modality is present, 0 where it is missing.
+    names : list of str
+        Modalities in the order of the columns.
+
+    Returns
+    -------
+    present : dict of str to torch.Tensor of shape (n,)
+    """
+    return {name: availability[:, j].to(torch.float32) for j, name in enumerate(names)}
 
 
 #: The supported latent geometries and their similarities.
@@ -156,7 +187,7 @@ def symmetric_info_nce(a, b, temperature=1.0, geometry="sphere", return_terms=Fa
     return loss
 
 
-def multimodal_info_nce(embeddings, temperature=1.0, geometry="sphere"):
+def multimodal_info_nce(embeddings, temperature=1.0, geometry="sphere", present=None):
     """Mean symmetric InfoNCE over all unordered pairs of modalities.
 
     Parameters
@@ -165,12 +196,19 @@ def multimodal_info_nce(embeddings, temperature=1.0, geometry="sphere"):
         At least two ``(n, d)`` embeddings of the same samples.
     temperature : float, default=1.0
     geometry : {"sphere", "box"}, default="sphere"
+    present : dict of str to torch.Tensor of shape (n,) or None, default=None
+        Availability of each modality (:func:`present_columns`; needs a dict of
+        embeddings): a pair's InfoNCE is computed over the rows where both modalities are
+        present (their positives and their negatives), and a pair with fewer than two such
+        rows in the batch leaves the mean. None: every row of every modality.
 
     Returns
     -------
     loss : torch.Tensor (scalar)
+        0 (with a gradient of 0) when no pair has two rows.
     pair_losses : dict of (str, str) to torch.Tensor
-        The symmetric InfoNCE of every pair (keys are modality names, or indices as strings).
+        The symmetric InfoNCE of every pair that took part (keys are modality names, or
+        indices as strings).
     """
     if isinstance(embeddings, dict):
         items = list(embeddings.items())
@@ -178,10 +216,17 @@ def multimodal_info_nce(embeddings, temperature=1.0, geometry="sphere"):
         items = [(str(i), e) for i, e in enumerate(embeddings)]
     if len(items) < 2:
         raise ValueError(f"contrastive learning needs at least two modalities, got {len(items)}.")
-    pair_losses = {
-        (na, nb): symmetric_info_nce(ea, eb, temperature, geometry)
-        for (na, ea), (nb, eb) in itertools.combinations(items, 2)
-    }
+    pair_losses = {}
+    for (na, ea), (nb, eb) in itertools.combinations(items, 2):
+        if present is not None:
+            rows = (present[na] > 0) & (present[nb] > 0)
+            if int(rows.sum()) < 2:
+                continue
+            if not bool(rows.all()):
+                ea, eb = ea[rows], eb[rows]
+        pair_losses[(na, nb)] = symmetric_info_nce(ea, eb, temperature, geometry)
+    if not pair_losses:
+        return sum(e.sum() for _, e in items) * 0.0, pair_losses
     loss = torch.stack(list(pair_losses.values())).mean()
     return loss, pair_losses
 

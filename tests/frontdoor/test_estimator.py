@@ -322,3 +322,62 @@ def test_auto_predominant_is_reported_in_verbose_output(capsys):
     out = capsys.readouterr().out
     assert "predominant='auto'" in out and "'strong'" in out and "Shapley" in out
     assert clf.predominant_modality_ == "strong"
+
+
+# --------------------------------------------------------------------------- missing modalities
+def _blank_rows(X, name, rows):
+    out = {k: np.array(v, dtype=np.float64) for k, v in X.items()}
+    out[name][rows] = np.nan
+    return out
+
+
+@pytest.mark.parametrize("auxiliary", ["view", "confounder"])
+def test_missing_modalities_follow_the_front_door(image_table, auxiliary):
+    X, y = image_table
+    from skcausalmm.datasets import mask_modalities
+
+    clf = _tiny(predominant="image", auxiliary=auxiliary).fit(mask_modalities(X, 0.3, random_state=0), y)
+    assert clf.n_missing_ == {"image": 28, "tabular": 28}
+    n = len(y)
+    no_aux = _blank_rows(X, "tabular", slice(None))
+    # without the auxiliary modality the β = 0 term averaged over it is Pearl's front door: β has no effect
+    p0, p1 = clf.set_params(beta=0.0).predict_proba(no_aux), clf.set_params(beta=1.0).predict_proba(no_aux)
+    np.testing.assert_allclose(p0, p1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p1, clf.predict_proba(X), rtol=1e-5, atol=1e-6)  # β = 1 needs no auxiliary
+    # without the predominant modality: P(y | a) from the auxiliary head, whatever β
+    no_x = _blank_rows(X, "image", slice(None))
+    q0, q1 = clf.set_params(beta=0.0).predict_proba(no_x), clf.set_params(beta=1.0).predict_proba(no_x)
+    np.testing.assert_allclose(q0, q1, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(q0).all() and not np.allclose(q0, q0[:1])  # it reads the auxiliary input
+    assert np.isnan(clf.mediator_features(no_x)).all() and np.isfinite(clf.mediator_features(X)).all()
+    # a row's prediction depends on its own pattern only
+    mixed = _blank_rows(X, "tabular", np.arange(n) % 2 == 0)
+    clf.set_params(beta=0.5)
+    np.testing.assert_allclose(clf.predict_proba(mixed)[::2], clf.predict_proba(no_aux)[::2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(mixed)[1::2], clf.predict_proba(X)[1::2], rtol=1e-5, atol=1e-6)
+
+
+def test_front_door_loss_counts_the_rows_each_term_reads(image_table):
+    X, y = image_table
+    clf = _tiny(predominant="image", auxiliary="confounder", max_epochs=1).fit(X, y)
+    module, criterion = clf.net_.module_, clf.net_.criterion_
+    batch = {k: torch.as_tensor(np.asarray(v[:32], dtype=np.float32)) for k, v in X.items()}
+    yb = torch.as_tensor(y[:32])
+    mask = torch.ones(32, 2)
+    mask[:8, 1] = 0.0  # no auxiliary
+    mask[8:12, 0] = 0.0  # no predominant
+    with torch.no_grad():
+        out = module(batch, availability=mask)
+        criterion(out, yb)
+        terms = dict(criterion.last_terms_)
+        keep = torch.arange(12, 32)  # rows with every modality
+        complete = module({k: v[keep] for k, v in batch.items()}, availability=torch.ones(20, 2))
+        criterion(complete, yb[keep])
+    assert out["contrastive_rows"].tolist() == [False] * 12 + [True] * 20
+    assert out["adversary_rows"].tolist() == [False] * 12 + [True] * 20
+    assert terms["nce"] == pytest.approx(criterion.last_terms_["nce"], rel=1e-5)
+    assert terms["decor"] == pytest.approx(criterion.last_terms_["decor"], rel=1e-5)
+    # the head's cross-entropy reads X: the rows without it are left out, the rows without the auxiliary kept
+    ce_rows = torch.cat([torch.arange(8), keep])
+    expected = torch.nn.functional.cross_entropy(out["logits"][ce_rows], yb[ce_rows], weight=criterion.class_weight)
+    assert terms["ce"] == pytest.approx(float(expected), rel=1e-5)

@@ -9,8 +9,8 @@ from skcausalmm import LateFusionClassifier, MLAClassifier, MMParetoClassifier, 
 from skcausalmm.base import MultimodalNet
 from skcausalmm.fusion.network import share_logits
 from skcausalmm.imbalance.mla import GradientProjector, entropy_fusion, entropy_weights
-from skcausalmm.imbalance.ogm import ogm_coefficients
-from skcausalmm.imbalance.pareto import min_norm_weights, pareto_gradients, pareto_weights
+from skcausalmm.imbalance.ogm import _confidence_scores, ogm_coefficients
+from skcausalmm.imbalance.pareto import MultitaskLoss, min_norm_weights, pareto_gradients, pareto_weights
 
 SMALL = dict(hidden_size=8, lr=1e-2, batch_size=32, random_state=0)
 
@@ -177,9 +177,11 @@ def test_mmpareto_step_applies_the_formula():
             ratio = torch.linalg.norm(ga + gb) / torch.linalg.norm(d)
             expected[f"encoders.{m}.{name}"] = 1.5 * d * (ratio if ratio > 1 else 1.0)
     total = fused + sum(uni.values())
-    heads = [(n, p) for n, p in module.named_parameters() if not n.startswith("encoders.")]
+    heads = [(n, p) for n, p in module.named_parameters() if not n.startswith(("encoders.", "absent."))]
     for (n, _), g in zip(heads, torch.autograd.grad(total, [p for _, p in heads])):
         expected[n] = g
+    # the absent embeddings stand in for missing rows only: a complete batch leaves them at rest
+    expected.update({n: torch.zeros_like(p) for n, p in module.named_parameters() if n.startswith("absent.")})
     got, _ = _method_grads(net, batch)
     assert set(got) == set(expected)
     for name, g in expected.items():
@@ -261,3 +263,52 @@ def test_fit_on_image_and_table(cls):
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
     assert sorted(clf.modality_proba(X)) == ["image", "table"]
+
+
+# --------------------------------------------------------------------------- missing modalities
+def test_entropy_fusion_runs_over_the_present_modalities():
+    torch.manual_seed(0)
+    logits = {m: torch.randn(5, 3) for m in ("a", "b", "c")}
+    present = {"a": torch.ones(5), "b": torch.tensor([1.0, 0, 1, 0, 1]), "c": torch.zeros(5)}
+    w = entropy_weights(logits, present)
+    assert (w[:, 2] == 0).all() and (w[[1, 3], 1] == 0).all()
+    torch.testing.assert_close(w.sum(1), torch.ones(5))
+    fused = entropy_fusion(logits, present)
+    torch.testing.assert_close(fused[[1, 3]], logits["a"][[1, 3]])  # one present modality: its own logits
+    torch.testing.assert_close(entropy_fusion(logits, {m: torch.ones(5) for m in logits}), entropy_fusion(logits))
+
+
+def test_ogm_scores_judge_each_modality_on_its_present_rows():
+    hits = {"a": torch.tensor([0.9, 0.9, 0.9, 0.9]), "b": torch.tensor([0.5, 0.5, 0.0, 0.0])}
+    full = _confidence_scores(hits, None, {})
+    assert full == pytest.approx({"a": 3.6, "b": 1.0})  # the paper's batch sums
+    masked = _confidence_scores(hits, None, {"a": torch.ones(4), "b": torch.tensor([1.0, 1.0, 0.0, 0.0])})
+    assert masked == pytest.approx({"a": 3.6, "b": 2.0})  # b is not weaker for being missing
+    assert _confidence_scores(hits, None, {m: torch.ones(4) for m in hits}) == pytest.approx(full)
+
+
+def test_mmpareto_unimodal_terms_count_present_rows():
+    torch.manual_seed(0)
+    y = torch.tensor([0, 1, 2, 0])
+    outputs = {"logits": torch.randn(4, 3), "modality_logits": {"a": torch.randn(4, 3), "b": torch.randn(4, 3)}}
+    outputs["present"] = {"a": torch.ones(4), "b": torch.tensor([0.0, 1.0, 1.0, 0.0])}
+    fused, uni = MultitaskLoss().terms(outputs, y)
+    torch.testing.assert_close(uni["b"], F.cross_entropy(outputs["modality_logits"]["b"][1:3], y[1:3]))
+    torch.testing.assert_close(uni["a"], F.cross_entropy(outputs["modality_logits"]["a"], y))
+    torch.testing.assert_close(fused, F.cross_entropy(outputs["logits"], y))
+
+
+@pytest.mark.parametrize("cls", [OGMGEClassifier, MMParetoClassifier, MLAClassifier], ids=lambda c: c.__name__)
+def test_a_modality_missing_from_a_row_leaves_its_prediction_to_the_others(cls):
+    X, y = _dominant_data(120)
+    from skcausalmm.datasets import mask_modalities
+
+    clf = cls(max_epochs=5, **SMALL).fit(mask_modalities(X, 0.3, random_state=0), y)
+    module = clf.net_.module_
+    batch = {k: torch.as_tensor(np.asarray(v[:8], dtype=np.float32)) for k, v in X.items()}
+    names = clf.modality_names_
+    mask = torch.ones(8, len(names))
+    mask[:, 0] = 0.0
+    noisy = {**batch, names[0]: torch.randn_like(batch[names[0]]) * 100}
+    with torch.no_grad():  # what the missing modality's (zero-filled) input holds does not matter
+        torch.testing.assert_close(module(batch, availability=mask)["logits"], module(noisy, availability=mask)["logits"])

@@ -11,13 +11,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skcausalmm import (
-    FrontDoorMultimodalClassifier,
     LateFusionClassifier,
-    MLAClassifier,
-    MMParetoClassifier,
     ModalityDict,
     ModalityTransformer,
-    OGMGEClassifier,
     check_modalities,
 )
 from skcausalmm._core.validation import split_missing
@@ -91,16 +87,6 @@ def test_a_modality_missing_in_every_training_row_is_an_error():
     X["tabular"][:] = np.nan
     with pytest.raises(ValueError, match="'tabular' is missing .* in every training row"):
         LateFusionClassifier(max_epochs=1).fit(X, y)
-
-
-@pytest.mark.parametrize(
-    "cls", [OGMGEClassifier, MMParetoClassifier, MLAClassifier, FrontDoorMultimodalClassifier], ids=lambda c: c.__name__
-)
-def test_estimators_without_missing_support_say_so(cls):
-    X, y = make_data(n=40)
-    X = mask_modalities(X, {"tabular": 0.25}, random_state=0)
-    with pytest.raises(ValueError, match=r"'tabular' contains NaN: it is missing \(all NaN\) in 10 of 40 rows"):
-        cls(max_epochs=1).fit(X, y)
 
 
 def test_split_missing_zero_fills_and_masks():

@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from scipy.stats import ortho_group
 
 from skcausalmm.contrastive.network import SymmetricInfoNCELoss
-from skcausalmm.nn.losses import info_nce_from_logits, multimodal_info_nce, similarity_matrix, symmetric_info_nce
+from skcausalmm.nn.losses import (
+    cross_entropy,
+    info_nce_from_logits,
+    multimodal_info_nce,
+    similarity_matrix,
+    symmetric_info_nce,
+)
 
 GEOMETRIES = ["sphere", "box"]
 
@@ -103,3 +109,36 @@ def test_info_nce_from_logits_is_the_symmetric_loss_of_a_critic_matrix():
     torch.testing.assert_close(info_nce_from_logits(logits), symmetric_info_nce(a, b, 0.3))
     loss, (rows, columns) = info_nce_from_logits(logits, return_terms=True)
     torch.testing.assert_close(loss, 0.5 * (rows + columns))
+
+
+# ----------------------------------------------------------------- missing modalities
+def test_cross_entropy_over_present_rows_is_the_cross_entropy_of_those_rows():
+    torch.manual_seed(0)
+    logits, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
+    present = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    rows = present > 0
+    weights, class_weight = torch.rand(6), torch.tensor([1.0, 2.0, 0.5])
+    torch.testing.assert_close(cross_entropy(logits, y, present=present), cross_entropy(logits[rows], y[rows]))
+    torch.testing.assert_close(
+        cross_entropy(logits, y, class_weight, weights, present),
+        cross_entropy(logits[rows], y[rows], class_weight, weights[rows]),
+    )
+    torch.testing.assert_close(cross_entropy(logits, y, present=torch.ones(6)), cross_entropy(logits, y))
+    nobody = logits.clone().requires_grad_()
+    loss = cross_entropy(nobody, y, present=torch.zeros(6))
+    loss.backward()
+    assert float(loss) == 0.0 and not nobody.grad.any()
+
+
+def test_pairwise_info_nce_counts_the_rows_where_both_modalities_are_present():
+    torch.manual_seed(0)
+    emb = {m: torch.randn(8, 4) for m in "abc"}
+    present = {"a": torch.ones(8), "b": torch.tensor([1.0] * 6 + [0.0] * 2), "c": torch.tensor([1.0] + [0.0] * 7)}
+    loss, pairs = multimodal_info_nce(emb, present=present)
+    assert set(pairs) == {("a", "b")}  # a pair with fewer than two common rows leaves the mean
+    torch.testing.assert_close(pairs[("a", "b")], symmetric_info_nce(emb["a"][:6], emb["b"][:6]))
+    torch.testing.assert_close(loss, pairs[("a", "b")])
+    full, _ = multimodal_info_nce(emb, present={m: torch.ones(8) for m in emb})
+    torch.testing.assert_close(full, multimodal_info_nce(emb)[0])
+    empty, pairs = multimodal_info_nce(emb, present={m: torch.zeros(8) for m in emb})
+    assert pairs == {} and float(empty) == 0.0

@@ -91,7 +91,7 @@ def _cluster_accuracy(features, y, n_clusters, sample_weight, seed):
     return float(hits / weight.sum()), explained
 
 
-def _find_shortcut_modalities(features, y, n_classes, sample_weight=None, seed=0):
+def _find_shortcut_modalities(features, y, n_classes, sample_weight=None, seed=0, present=None):
     """The modalities whose predictive information is a categorical code of the label, and every modality's score.
 
     For each modality ``m`` (its first-stage features), the score is the accuracy of the label
@@ -103,6 +103,12 @@ def _find_shortcut_modalities(features, y, n_classes, sample_weight=None, seed=0
     simplest predictive feature there is (a tag, a watermark, a site code). At least one
     modality always stays out of the choice.
 
+    With missing modalities (``present``), each modality is scored on the rows where it is
+    present only (its probe, its k-means and its variance share); a modality with fewer
+    present rows than clusters, or with one class among them, cannot be scored (NaN) and is
+    not chosen. The chosen modalities keep at least one row where they are all present (the
+    confounder dictionary is built from such rows).
+
     Parameters
     ----------
     features : dict of str to ndarray of shape (n_samples, n_features_m)
@@ -111,6 +117,8 @@ def _find_shortcut_modalities(features, y, n_classes, sample_weight=None, seed=0
     n_classes : int
     sample_weight : ndarray or None
     seed : int
+    present : dict of str to ndarray of shape (n_samples,) of bool, or None
+        Where each modality is present (its features elsewhere are ignored); None: everywhere.
 
     Returns
     -------
@@ -119,19 +127,34 @@ def _find_shortcut_modalities(features, y, n_classes, sample_weight=None, seed=0
     """
     names = list(features)
     n = len(y)
-    if n > _DETECTION_ROWS:
-        rows = np.sort(np.random.RandomState(seed).choice(n, _DETECTION_ROWS, replace=False))
-        features = {m: f[rows] for m, f in features.items()}
-        y = y[rows]
-        sample_weight = None if sample_weight is None else np.asarray(sample_weight)[rows]
+    n_clusters = max(n_classes, 2)
     scores, explained = {}, {}
     for m in names:
-        probe = _probe_accuracy(features[m], y, sample_weight, seed)
-        clusters, explained[m] = _cluster_accuracy(features[m], y, max(n_classes, 2), sample_weight, seed)
+        # the rows that score m: those where it is present, a seeded subsample beyond _DETECTION_ROWS
+        rows = None if present is None or bool(np.all(present[m])) else np.flatnonzero(present[m])
+        size = n if rows is None else len(rows)
+        if size > _DETECTION_ROWS:
+            draw = np.sort(np.random.RandomState(seed).choice(size, _DETECTION_ROWS, replace=False))
+            rows = draw if rows is None else rows[draw]
+        f_m, y_m, w_m = features[m], y, sample_weight
+        if rows is not None:
+            f_m, y_m = f_m[rows], y[rows]
+            w_m = None if w_m is None else np.asarray(w_m)[rows]
+        if len(y_m) < n_clusters or len(np.unique(y_m)) < 2:
+            scores[m] = explained[m] = float("nan")  # too few present rows to tell
+            continue
+        probe = _probe_accuracy(f_m, y_m, w_m, seed)
+        clusters, explained[m] = _cluster_accuracy(f_m, y_m, n_clusters, w_m, seed)
         scores[m] = clusters / max(probe, 1e-12)
     chosen = []
-    for m in sorted(names, key=lambda m: -scores[m]):
+    joint = None  # rows where every chosen modality is present
+    for m in sorted(names, key=lambda m: -np.nan_to_num(scores[m], nan=-np.inf)):
         if scores[m] >= SHORTCUT_SUFFICIENCY and explained[m] >= SHORTCUT_DISCRETENESS and len(chosen) < len(names) - 1:
+            if present is not None:
+                both = np.asarray(present[m], dtype=bool) if joint is None else joint & present[m]
+                if not both.any():
+                    continue
+                joint = both
             chosen.append(m)
     return [m for m in names if m in chosen], scores
 
@@ -227,7 +250,8 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
     confounder_autoencoder_ : TiedLinearAutoencoder
         ATE-D only: the autoencoder of the first-stage features.
     confounder_kmeans_ : sklearn.cluster.KMeans
-        ATE-D only: k-means on the training codes.
+        ATE-D only: k-means on the training codes (of the rows where every confounder
+        modality is present).
     confounder_dictionary_ : ndarray of shape (n_confounders, code_size)
         ATE-D only: the confounder prototypes.
     confounder_prior_ : ndarray of shape (n_confounders,)
@@ -248,7 +272,34 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
     Notes
     -----
     Every difference from the official code (github.com/Vaidehi99/CausalInfoMin) is listed in
-    the documentation page ``docs/infomin.md``. Missing modalities are not supported.
+    the documentation page ``docs/infomin.md``.
+
+    **Missing modalities.** A modality whose values are all NaN in a row is missing there; fit
+    and prediction accept any pattern with at least one modality per row, including patterns
+    never seen in training.
+
+    * Wherever the encodings of several modalities are fused (TE-D's ``z``, ATE-D's treatment
+      ``z``), a missing modality's encoding is a learned "absent" embedding, one per modality,
+      initialised at zero. TE-D's terms (both cross-entropies, the coding rate, the InfoNCE)
+      read the fused feature, which every row has, so they count every row; ATE-D's
+      cross-entropies too.
+    * ATE-D's first stage is a :class:`LateFusionClassifier`, which handles missing modalities
+      the same way. The shortcut detection scores each modality on the rows where it is present
+      only (its linear probe, its k-means and their variance share); a modality with too few
+      present rows to be scored gets a NaN score and is not a confounder.
+    * The confounder of a row is known when every confounder modality is present there. The
+      autoencoder, the k-means dictionary and its empirical prior are fitted on those rows
+      only. In training, a row without its confounder gets a learned "absent" term (zero at
+      first) instead of the code's term ``g(c)``; with ``"recalibrate"`` its features are not
+      recalibrated (weight 1).
+    * At prediction, the additive and backdoor variants average over the dictionary and never
+      read the row's own code, and the confounder modalities are not in the treatment: whether
+      they are present or missing does not change the prediction. A row with only confounder
+      modalities therefore gets the prediction of the treatment's absent embeddings, the same
+      for every such row. ``confounder_transform`` gives NaN codes and
+      ``confounder_assignments`` -1 for the rows without the confounder.
+    * With every row complete, the results are those of the same fit without the mask path
+      (the absent embeddings get zero gradients and the masked terms equal the plain ones).
 
     Examples
     --------
@@ -286,7 +337,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         "biased_epochs": [Interval(numbers.Integral, 0, None, closed="left"), None],
     }
 
-    _supports_missing = False
+    _supports_missing = True
     _fitted_module_classes = (TiedLinearAutoencoder,)
 
     def __init__(
@@ -431,18 +482,39 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         self.biased_estimator_ = biased
         encoders = copy.deepcopy(biased.net_.module_.encoders).cpu()
 
+        availability = {}  # the first stage's availability mask ((n, n_modalities), 1 = present)
+
         def first_stage_features(modalities):
             frozen = FrozenFeatures(encoders, modalities)
-            parts = biased._map_batches(dict(data), lambda module, batch, mask: frozen.to(batch[names[0]].device)(batch))
+
+            def batch_features(module, batch, mask):
+                out = {"features": frozen.to(batch[names[0]].device)(batch)}
+                if mask is not None:
+                    out["present"] = mask
+                return out
+
+            parts = biased._map_batches(dict(data), batch_features)
             frozen.cpu()
-            return np.concatenate(parts)
+            if "present" in parts[0]:
+                availability["mask"] = np.concatenate([p["present"] for p in parts]) > 0
+            return np.concatenate([p["features"] for p in parts])
+
+        def present_rows(modalities):
+            """Rows where every one of ``modalities`` is present (None: all rows)."""
+            mask = availability.get("mask")
+            if mask is None or not modalities:
+                return None
+            rows = mask[:, [names.index(m) for m in modalities]].all(axis=1)
+            return None if rows.all() else rows
 
         per_modality = None
         if declared is None:
             y_enc = np.asarray(y)  # the base hands _prepare the encoded labels
             per_modality = {m: first_stage_features([m]) for m in names}
+            mask = availability.get("mask")
+            present = None if mask is None else {m: mask[:, j] for j, m in enumerate(names)}
             declared, self.confounder_scores_ = _find_shortcut_modalities(
-                per_modality, y_enc, len(self.classes_), sample_weight, seed
+                per_modality, y_enc, len(self.classes_), sample_weight, seed, present=present
             )
         self.confounder_modalities_ = declared
         frozen = FrozenFeatures(encoders, declared)
@@ -450,6 +522,17 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
             features = np.concatenate([per_modality[m] for m in declared], axis=1)
         else:
             features = first_stage_features(declared)
+        # the confounder's representation is learned from the rows where it is observed
+        rows = present_rows(declared)
+        if rows is not None:
+            if not rows.any():
+                raise ValueError(
+                    f"No training row has every confounder modality {declared} present; the confounder dictionary "
+                    "is built from such rows. Name fewer confounder modalities."
+                )
+            features = features[rows]
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight)[rows]
         features = torch.from_numpy(features).float()
         autoencoder = TiedLinearAutoencoder(features.shape[1], min(self.code_size, features.shape[1])).fit(features)
         with torch.no_grad():
@@ -488,6 +571,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
                 "n_classes": n_classes,
                 "bias_size": self.bias_size,
                 "inference": self.inference,
+                "handle_missing": True,
             }
         return {
             "encoder_factory": self._encoder_factory(shapes),
@@ -500,6 +584,7 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
             "recalibrated": self.confounder_modalities_,
             "hidden_size": self.hidden_size,
             "treatment": self._treatment(),
+            "handle_missing": True,
         }
 
     def _treatment(self):
@@ -535,15 +620,19 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         Parameters
         ----------
         X : dict, ModalityDict, array-like or DataFrame
-            Samples with the modalities seen in ``fit``.
+            Samples with the modalities seen in ``fit``; missing modalities (all-NaN rows) are
+            accepted.
 
         Returns
         -------
         Z : ndarray of shape (n_samples, n_features)
+            ATE-D: NaN in the rows where a confounder modality is missing (they have no code).
         """
         if isinstance(self._fitted_module(), TotalEffectNetwork):
-            return np.concatenate(self._map_batches(X, lambda module, batch, mask: module(batch)["bias"]))
-        return np.concatenate(self._map_batches(X, lambda module, batch, mask: module.code(batch)))
+            return np.concatenate(
+                self._map_batches(X, lambda module, batch, mask: self._call_module(module, batch, mask)["bias"])
+            )
+        return np.concatenate(self._map_batches(X, lambda module, batch, mask: module.code(batch, mask)))
 
     def confounder_assignments(self, X):
         """ATE-D: index of each sample's nearest dictionary entry (its k-means cluster).
@@ -556,10 +645,18 @@ class CausalInfoMinClassifier(MultimodalClassifierMixin):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            -1 in the rows where a confounder modality is missing (they have no code).
         """
         if not isinstance(self._fitted_module(), AverageTreatmentEffectNetwork):
             raise AttributeError("confounder_assignments is defined for method='ate' only.")
-        return self.confounder_kmeans_.predict(self.confounder_transform(X).astype(np.float64))
+        codes = self.confounder_transform(X).astype(np.float64)
+        known = ~np.isnan(codes).any(axis=1)
+        if known.all():
+            return self.confounder_kmeans_.predict(codes)
+        labels = np.full(len(codes), -1, dtype=np.int32)  # the dtype of KMeans.predict
+        if known.any():
+            labels[known] = self.confounder_kmeans_.predict(codes[known])
+        return labels
 
     def _fitted_module(self):
         check_is_fitted(self, "net_")

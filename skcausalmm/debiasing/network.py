@@ -18,6 +18,12 @@ the label, then removes it causally. Two methods, one network each:
   prediction: the normalised weighted geometric mean, NWGM) or to recalibrate features by
   ``1 - sum_j pi_j cos(code, d_j)``, a weight in [0, 2].
 
+Missing modalities (``handle_missing=True`` and an ``availability`` mask, 1 where a modality is
+present): a missing modality's features are a learned "absent" embedding (one vector per
+modality, initialised at zero) wherever features of several modalities are fused, and ATE-D's
+code term of a row without its confounder is a learned "absent" term too. With every row
+complete the mask path computes exactly what the network computes without a mask.
+
 This module imports nothing from the estimator layer.
 """
 
@@ -27,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..nn.losses import cross_entropy
+from ..nn.losses import cross_entropy, present_columns
 
 __all__ = [
     "coding_rate",
@@ -182,6 +188,32 @@ def _encode(encoders, names, X):
     return {m: encoders[m](X[m]) for m in names}
 
 
+def _absent_embeddings(dims, names, handle_missing):
+    """One learned "absent" embedding per modality (zeros), or None without ``handle_missing``."""
+    if not handle_missing:
+        return None
+    return nn.ParameterDict({m: nn.Parameter(torch.zeros(dims[m])) for m in names})
+
+
+def _fill_absent(feats, absent, present, network):
+    """Replace each missing modality's features by its absent embedding: ``p f + (1 - p) a``.
+
+    ``present`` is ``{modality: (n,) mask}`` (None: every row present, ``feats`` as they are).
+    With ``p = 1`` the result is ``f`` exactly, so complete rows are computed as without a mask.
+    """
+    if present is None:
+        return feats
+    if absent is None:
+        raise ValueError(
+            f"This {network} was built with handle_missing=False and cannot take an availability mask."
+        )
+    out = {}
+    for m, f in feats.items():
+        p = present[m].to(f.dtype).unsqueeze(1)
+        out[m] = p * f + (1.0 - p) * absent[m]
+    return out
+
+
 # ============================================================================ TE-D
 class TotalEffectNetwork(nn.Module):
     """TE-D: fused feature, confounder code on its stop-gradient, debiased and bias heads.
@@ -211,14 +243,24 @@ class TotalEffectNetwork(nn.Module):
     inference : {"debiased", "tie"}, default="debiased"
         What :meth:`predict_proba` returns: the debiased head, or the softmax of
         ``logits - bias_logits`` (total indirect effect, the official ``--tie-inference``).
+    handle_missing : bool, default=False
+        Learn an "absent" embedding per modality and accept an ``availability`` mask
+        (columns in the order of the encoders) in :meth:`forward` and :meth:`predict_proba`.
 
     Notes
     -----
     ``forward`` returns ``{"logits", "bias_logits", "features", "debiased", "bias", "code",
-    "modality_features"}`` (``features`` is ``z``, ``bias`` is ``z~_c``, ``code`` is ``z_c``).
+    "modality_features"}`` (``features`` is ``z``, ``bias`` is ``z~_c``, ``code`` is ``z_c``),
+    and with an availability mask ``"present"``
+    (:func:`~skcausalmm.nn.losses.present_columns`).
+
+    Missing modalities: a missing modality's encoding is replaced by its learned "absent"
+    embedding (initialised at zero) before the concatenation, so every row has a fused feature
+    ``z`` and everything after it (the confounder code, both heads, the coding rate and the
+    InfoNCE of :class:`TotalEffectLoss`) reads that feature: those terms count every row.
     """
 
-    def __init__(self, encoder_factory, n_classes, bias_size=None, inference="debiased"):
+    def __init__(self, encoder_factory, n_classes, bias_size=None, inference="debiased", handle_missing=False):
         super().__init__()
         encoders, dims = encoder_factory.build_all()
         self.encoders = encoders
@@ -233,19 +275,26 @@ class TotalEffectNetwork(nn.Module):
         self.head = classification_head(d, n_classes)
         self.bias_head = classification_head(d, n_classes)
         self.inference = inference
+        self.absent = _absent_embeddings(self.dims, self.names, handle_missing)
 
     def confounder_features(self, z):
         """Return ``(z_c, z~_c)`` for fused features ``z`` (through a stop-gradient)."""
         code = self.confounder(z.detach())
         return code, self.remap(code)
 
+    def encode(self, X, availability=None):
+        """Per-modality encodings (a missing modality's: its absent embedding) and the mask's columns (or None)."""
+        present = None if availability is None else present_columns(availability, self.names)
+        feats = _fill_absent(_encode(self.encoders, self.names, X), self.absent, present, type(self).__name__)
+        return feats, present
+
     def forward(self, X, availability=None):
         """Debiased logits, bias logits and the intermediate features of a batch."""
-        feats = _encode(self.encoders, self.names, X)
+        feats, present = self.encode(X, availability)
         z = torch.cat([feats[m] for m in self.names], dim=1)
         code, bias = self.confounder_features(z)
         debiased = self.debias(z - bias)
-        return {
+        out = {
             "logits": self.head(debiased),
             "bias_logits": self.bias_head(bias),
             "features": z,
@@ -254,10 +303,13 @@ class TotalEffectNetwork(nn.Module):
             "code": code,
             "modality_features": feats,
         }
+        if present is not None:
+            out["present"] = present
+        return out
 
     def predict_proba(self, X, availability=None, inference=None):
         """Class probabilities: the debiased head, or ``softmax(logits - bias_logits)`` for "tie"."""
-        out = self.forward(X)
+        out = self.forward(X, availability)
         mode = inference or self.inference
         if mode == "tie":
             return torch.softmax(out["logits"] - out["bias_logits"], dim=1)
@@ -287,6 +339,12 @@ class TotalEffectLoss(nn.Module):
         InfoNCE temperature.
     dynamic : bool, default=True
         Use the dynamic weight.
+
+    Notes
+    -----
+    Every term reads the fused feature ``z`` or what is computed from it, which every row has
+    (with missing modalities, :class:`TotalEffectNetwork` puts absent embeddings in ``z``):
+    the cross-entropies, the coding rate and the InfoNCE count every row of the batch.
     """
 
     def __init__(
@@ -506,12 +564,27 @@ class AverageTreatmentEffectNetwork(nn.Module):
         Width of ``g``'s hidden layer (and of its output, for ``"backdoor"``).
     chunk_size : int, default=16
         Dictionary entries evaluated at once at prediction.
+    handle_missing : bool, default=False
+        Learn "absent" embeddings (see the notes) and accept an ``availability`` mask, columns
+        in the order of the encoder factory's modalities (:attr:`modality_names`).
 
     Notes
     -----
     ``forward`` returns ``{"logits", "code", "features", "modality_features"}``, and
     ``"treatment_logits"`` (``head(z)``) for the additive variant, ``"weights"`` for the
-    recalibration variant.
+    recalibration variant; with an availability mask also ``"present"``
+    (:func:`~skcausalmm.nn.losses.present_columns`) and ``"confounder_rows"`` (1 where every
+    confounder modality is present).
+
+    Missing modalities: a missing treatment modality's encoding is replaced by its learned
+    "absent" embedding (initialised at zero) before the concatenation ``z``. The code of a row
+    is known only when every confounder modality is present (:meth:`confounder_rows`); in a row
+    without it, training replaces the code's term ``g(c)`` by a learned "absent" term
+    (initialised at zero: for the additive variant, no confounder logits), and the
+    recalibration weight is 1 (the features are not recalibrated: a missing recalibrated
+    modality already has its absent embedding). The backdoor adjustment of the additive and
+    backdoor variants averages over the dictionary and never reads the row's own code, so
+    their prediction is the same whether the confounder modalities are present or missing.
     """
 
     def __init__(
@@ -527,11 +600,13 @@ class AverageTreatmentEffectNetwork(nn.Module):
         hidden_size=64,
         chunk_size=16,
         treatment=None,
+        handle_missing=False,
     ):
         super().__init__()
         if variant not in ("additive", "backdoor", "recalibrate"):
             raise ValueError(f"variant must be 'additive', 'backdoor' or 'recalibrate', got {variant!r}.")
         encoders, dims = encoder_factory.build_all()
+        self.modality_names = list(encoders.keys())  # the columns of an availability mask
         if treatment is not None:
             unknown = [m for m in treatment if m not in encoders]
             if unknown or not treatment:
@@ -570,11 +645,46 @@ class AverageTreatmentEffectNetwork(nn.Module):
         else:
             self.code_map = None
             self.head = classification_head(d, n_classes)
+        self.absent = _absent_embeddings(self.dims, self.names, handle_missing)
+        # the code term g(c) of a row without its confounder (zeros: no confounder logits)
+        g_size = {"additive": n_classes, "backdoor": hidden_size}.get(variant)
+        self.absent_code_term = nn.Parameter(torch.zeros(g_size)) if handle_missing and g_size else None
 
-    def code(self, X):
-        """Confounder codes ``c(x)`` of a batch (no gradient)."""
+    def confounder_rows(self, availability):
+        """``(n,)`` float mask: 1 where every confounder modality is present (None for no mask or no confounder).
+
+        Parameters
+        ----------
+        availability : torch.Tensor of shape (n, n_modalities) or None
+            The availability mask, columns in the order of :attr:`modality_names`.
+
+        Returns
+        -------
+        rows : torch.Tensor of shape (n,) or None
+        """
+        names = self.confounder_features.names
+        if availability is None or not names:
+            return None
+        present = present_columns(availability, self.modality_names)
+        return torch.stack([present[m] for m in names], dim=1).amin(dim=1)
+
+    def code(self, X, availability=None):
+        """Confounder codes ``c(x)`` of a batch (no gradient); NaN in the rows without the confounder."""
+        code = self._code(X)
+        rows = self.confounder_rows(availability)
+        if rows is not None:
+            code = code.masked_fill((rows <= 0).unsqueeze(1), float("nan"))
+        return code
+
+    def _code(self, X):
         with torch.no_grad():
             return self.autoencoder.encode(self.confounder_features(X))
+
+    def _encode(self, X, availability):
+        """Treatment encodings (missing ones: their absent embedding) and the mask's columns (or None)."""
+        present = None if availability is None else present_columns(availability, self.modality_names)
+        feats = _fill_absent(_encode(self.encoders, self.names, X), self.absent, present, type(self).__name__)
+        return feats, present
 
     def _fused(self, feats, weights=None):
         parts = []
@@ -585,38 +695,54 @@ class AverageTreatmentEffectNetwork(nn.Module):
             parts.append(f)
         return torch.cat(parts, dim=1)
 
-    def logits_given(self, z, code):
-        """Backdoor logits ``head([z, g(code)])``; ``code`` is (n, k) or one (k,) entry for all."""
+    def _code_term(self, code, rows=None):
+        """``g(code)``, or the absent term in the rows without the confounder (``rows`` 0)."""
         g = self.code_map(code)
+        if rows is not None:
+            r = rows.to(g.dtype).unsqueeze(1)
+            g = r * g + (1.0 - r) * self.absent_code_term
+        return g
+
+    def _combine(self, z, g):
         if g.dim() == 1:
             g = g.expand(z.shape[0], -1)
         if self.variant == "additive":
             return self.head(z) + g
         return self.head(torch.cat([z, g], dim=1))
 
+    def logits_given(self, z, code):
+        """Backdoor logits ``head([z, g(code)])``; ``code`` is (n, k) or one (k,) entry for all."""
+        return self._combine(z, self.code_map(code))
+
     def forward(self, X, availability=None):
         """Training-time logits (the sample's own code) and the intermediate features."""
-        feats = _encode(self.encoders, self.names, X)
-        code = self.code(X)
+        feats, present = self._encode(X, availability)
+        code = self._code(X)
+        rows = self.confounder_rows(availability)
         out = {"code": code, "modality_features": feats}
         if self.variant != "recalibrate":
             z = self._fused(feats)
-            out["logits"] = self.logits_given(z, code)
+            out["logits"] = self._combine(z, self._code_term(code, rows))
             if self.variant == "additive":
                 out["treatment_logits"] = self.head(z)
         else:
             weights = recalibration_weights(code, self.dictionary, self.prior)
+            if rows is not None:  # no code, no recalibration
+                weights = rows * weights + (1.0 - rows)
             z = self._fused(feats, weights)
             out["logits"] = self.head(z)
             out["weights"] = weights
         out["features"] = z
+        if present is not None:
+            out["present"] = present
+            out["confounder_rows"] = rows if rows is not None else torch.ones_like(code[:, 0])
         return out
 
     def adjusted_logits(self, X, availability=None):
         """Prediction logits: ``sum_j pi_j logits(x, d_j)`` (backdoor) or the forward logits (recalibrate)."""
         if self.variant == "recalibrate":
-            return self.forward(X)["logits"]
-        feats = _encode(self.encoders, self.names, X)
+            return self.forward(X, availability)["logits"]
+        feats, _ = self._encode(X, availability)
         z = self._fused(feats)
         if self.variant == "additive":
             # sum_j pi_j (head(z) + g(d_j)) = head(z) + sum_j pi_j g(d_j): exact, one pass
@@ -636,7 +762,7 @@ class AverageTreatmentEffectNetwork(nn.Module):
 
     def predict_proba(self, X, availability=None):
         """Class probabilities: softmax of :meth:`adjusted_logits` (NWGM of the backdoor adjustment)."""
-        return torch.softmax(self.adjusted_logits(X), dim=1)
+        return torch.softmax(self.adjusted_logits(X, availability), dim=1)
 
 
 class BackdoorLoss(nn.Module):
@@ -654,6 +780,12 @@ class BackdoorLoss(nn.Module):
         Per-class weights.
     treatment_weight : float, default=1.0
         Weight of the treatment head's own cross-entropy (additive variant; 0 drops it).
+
+    Notes
+    -----
+    Both cross-entropies count every row, missing modalities or not: the fused treatment
+    feature and the code term exist in every row (absent embeddings standing in, see
+    :class:`AverageTreatmentEffectNetwork`).
     """
 
     def __init__(self, class_weight=None, treatment_weight=1.0):

@@ -131,10 +131,15 @@ def test_errors(data):
         CausalInfoMinClassifier(method="both", **FAST).fit(X, y)
     with pytest.raises(ValueError, match="inference"):
         CausalInfoMinClassifier(inference="nope", **FAST).fit(X, y)
-    missing = {k: v.copy() for k, v in X.items()}
-    missing["table"][:5] = np.nan
+    # missing modalities are accepted (all-NaN rows), but not a modality missing everywhere nor a partly NaN row
+    never = {k: v.copy() for k, v in X.items()}
+    never["table"][:] = np.nan
+    with pytest.raises(ValueError, match="'table'.*every training row"):
+        CausalInfoMinClassifier(**FAST).fit(never, y)
+    partial = {k: v.copy() for k, v in X.items()}
+    partial["table"][0, 0] = np.nan
     with pytest.raises(ValueError, match="table"):
-        CausalInfoMinClassifier(**FAST).fit(missing, y)
+        CausalInfoMinClassifier(**FAST).fit(partial, y)
 
 
 def test_ate_with_the_spurious_modality_beats_chance_on_the_shortcut_data():

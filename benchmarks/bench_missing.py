@@ -33,6 +33,7 @@ Usage::
     python benchmarks/bench_missing.py --quick       # smoke run: 1 seed, 10 epochs, one setting each
     python benchmarks/bench_missing.py               # 5 seeds, 40 epochs
     python benchmarks/bench_missing.py --seeds 3 --epochs 30
+    python benchmarks/bench_missing.py --premise --seeds 3 --epochs 30   # RedCore's premise: adaptive vs fixed
 
 Results are printed and written to ``benchmarks/results/missing.json``
 (``missing_quick.json`` with ``--quick``) with a figure next to it.
@@ -254,6 +255,63 @@ def run_synthetic(seeds, epochs, settings, methods, n_train, n_test):
     return res
 
 
+# ------------------------------------------------------------------ RedCore's premise
+PREMISE_CASES = {
+    "equal views 0.1/0.5/0.9": ("equal", (0.1, 0.5, 0.9)),
+    "Multiple Features 0.2/0.5/0.8": ("real", (0.2, 0.5, 0.8)),
+    "Multiple Features 0.8/0.5/0.2": ("real", (0.8, 0.5, 0.2)),
+}
+
+
+def run_premise(seeds, epochs, n_train=1500, n_test=1500):
+    """RedCore adaptive against fixed weights where the modality missing most is the one trained least.
+
+    ``equal views``: the synthetic model with three views of the same noise (3.0), so that the
+    only difference between them is how often each is missing. Records the pattern average,
+    the final supervision weights and the moving averages of the reconstruction errors.
+    """
+    equal = synthetic_model(noise=(3.0, 3.0, 3.0))
+    X_real, y_real = load_multiple_features(views=VIEWS, return_X_y=True, image=False)
+    X_real = {k: np.asarray(X_real[k], dtype=np.float32) for k in VIEWS}
+    out = {}
+    for label, (kind, rates) in PREMISE_CASES.items():
+        out[label] = []
+        for seed in seeds:
+            if kind == "equal":
+                Xtr, ytr = sample_synthetic(equal, n_train, seed)
+                Xte, yte = sample_synthetic(equal, n_test, 10_000 + seed)
+            else:
+                tr, te = train_test_split(np.arange(len(y_real)), test_size=0.3, stratify=y_real, random_state=seed)
+                Xtr, ytr = {k: v[tr] for k, v in X_real.items()}, y_real[tr]
+                Xte, yte = {k: v[te] for k, v in X_real.items()}, y_real[te]
+            Xm = mask_modalities(Xtr, dict(zip(Xtr, rates)), random_state=seed)
+            record = {}
+            for name in ("RedCore", "RedCore fixed beta"):
+                model = make_model(name, epochs, seed).fit(Xm, ytr)
+                record[name] = {
+                    "average": float(availability_scores(model, Xte, yte).loc["average", "accuracy"]),
+                    "supervision_weights": model.supervision_weights_.tolist(),
+                    "reconstruction_loss": model.reconstruction_loss_.tolist(),
+                }
+            out[label].append(record)
+            print(f"  premise {label} seed {seed} done", flush=True)
+    return out
+
+
+def print_premise(premise):
+    print("\nRedCore's premise: the modality missing most is trained least (means over the seeds)")
+    for label, runs in premise.items():
+        print(f"{label}:")
+        for name in runs[0]:
+            avg = [r[name]["average"] for r in runs]
+            beta = np.mean([r[name]["supervision_weights"] for r in runs], axis=0)
+            rec = np.mean([r[name]["reconstruction_loss"] for r in runs], axis=0)
+            print(
+                f"  {name:<20} pattern average {np.mean(avg):.3f}±{np.std(avg):.3f}  "
+                f"beta {np.round(beta, 3).tolist()}  reconstruction error {np.round(rec, 3).tolist()}"
+            )
+
+
 # ------------------------------------------------------------------ reporting
 def summarise(runs, key="accuracy"):
     """{method: {pattern: (mean, std)}} plus the masked-test accuracy under the key 'masked test'."""
@@ -341,9 +399,25 @@ def main():
     parser.add_argument("--no-ensemble", action="store_true", help="leave out the unimodal ensemble")
     parser.add_argument("--figure", type=Path, default=None, help="where to save the figure")
     parser.add_argument("--replot", type=Path, default=None, help="only redraw the figure from a results JSON")
+    parser.add_argument(
+        "--premise", action="store_true",
+        help="only RedCore's premise: adaptive against fixed weights where the modality missing most is trained least",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "Agg")
+    if args.premise or args.quick:  # --quick smoke-runs the premise study too
+        seeds = [0] if args.quick else list(range(args.seeds))
+        epochs = 3 if args.quick else args.epochs
+        premise = run_premise(seeds, epochs, *((300, 300) if args.quick else ()))
+        print_premise(premise)
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / ("missing_premise_quick.json" if args.quick else "missing_premise.json")
+        command = "python benchmarks/bench_missing.py --premise " + ("--quick" if args.quick else f"--seeds {args.seeds} --epochs {epochs}")
+        path.write_text(json.dumps({"command": command, "epochs": epochs, "seeds": seeds, "premise": premise}, indent=1))
+        print(f"wrote {path}")
+        if args.premise:
+            return
     if args.replot is not None:
         saved = json.loads(args.replot.read_text())
         figure = args.figure or args.replot.with_suffix(".png")

@@ -246,10 +246,29 @@ def main():
     parser.add_argument("--no-real", action="store_true")
     parser.add_argument("--no-synthetic", action="store_true")
     parser.add_argument("--image", action="store_true", help="pix as a 16x15 image through the CNN encoder")
+    parser.add_argument(
+        "--modality-dropout", type=float, default=None,
+        help="override every estimator's modality dropout (the study of its default; None: the defaults)",
+    )
     parser.add_argument("--tag", default="", help="suffix of the output files")
+    parser.add_argument(
+        "--replot", type=Path, nargs="+", default=None,
+        help="only draw one figure from the summaries of these result JSONs (e.g. a real and a synthetic run)",
+    )
+    parser.add_argument("--figure", type=Path, default=None, help="where --replot saves the figure")
     args = parser.parse_args()
+    if args.replot:
+        saved = [json.loads(path.read_text()) for path in args.replot]
+        summaries = {title: summary for run in saved for title, summary in run["summary"].items()}
+        figure = args.figure or args.replot[0].with_suffix(".combined.png")
+        make_figure(summaries, saved[0]["profiles"], saved[0]["methods"], figure)
+        print(f"wrote {figure}")
+        return
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "Agg")
+    if args.modality_dropout is not None:
+        for cls in NETWORKS.values():
+            cls._modality_dropout = args.modality_dropout
     seeds, epochs, profiles, methods = list(range(args.seeds)), args.epochs, args.profiles, args.methods
     n_rows, n_train, n_test = None, 1500, 1500
     if args.quick:
@@ -274,7 +293,9 @@ def main():
     payload = {
         "command": "python benchmarks/bench_missing_every.py "
         + ("--quick" if args.quick else f"--seeds {args.seeds} --epochs {epochs}")
-        + (" --image" if args.image else ""),
+        + (" --image" if args.image else "")
+        + ("" if args.modality_dropout is None else f" --modality-dropout {args.modality_dropout}"),
+        "modality_dropout": {name: cls._modality_dropout for name, cls in NETWORKS.items()},
         "seeds": seeds,
         "epochs": epochs,
         "profiles": profiles,

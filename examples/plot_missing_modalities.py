@@ -1,12 +1,15 @@
 """
-# Missing modalities at imbalanced rates: RedCore against late fusion
+# Missing modalities at imbalanced rates: every classifier, per availability pattern
 
 The bundled UCI Multiple Features data with three views of different strength (`pix`, its
 240 pixel averages as a table; `fou`; `mor`). The training part is masked with the RedCore
 paper's protocol at the rates 0.2, 0.5 and 0.8 (for each view exactly `floor(N * rate)` random
-samples lose it, `mask_modalities`); both models are then scored on the complete test part
-under each of the seven availability patterns (`availability_scores`), and the figure shows
-accuracy per pattern side by side. See [RedCore](../../redcore.md) for the method.
+samples lose it, `mask_modalities`); RedCore, masked late fusion, MLA, the front door and
+CausalInfoMin, each with its defaults, are then scored on the complete test part under each of
+the seven availability patterns (`availability_scores`), and the figure shows accuracy per
+pattern side by side. Every classifier of the package takes the masked data as it is; see
+[Multimodal inputs](../../user-guide/inputs.md#missing-modalities) for what each does with a
+missing modality and [RedCore](../../redcore.md) for the method built for it.
 
 Run it as `python examples/plot_missing_modalities.py`; with `SKCAUSALMM_SMOKE=1` (or in CI,
 where `CI` is set) it trains a tiny configuration in seconds.
@@ -18,7 +21,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from skcausalmm import LateFusionClassifier, RedCoreClassifier
+from skcausalmm import (
+    CausalInfoMinClassifier,
+    FrontDoorMultimodalClassifier,
+    LateFusionClassifier,
+    MLAClassifier,
+    RedCoreClassifier,
+)
 from skcausalmm.datasets import load_multiple_features, mask_modalities
 from skcausalmm.metrics import availability_scores
 from skcausalmm.plotting import plot_availability_scores
@@ -38,11 +47,14 @@ X_train_missing = mask_modalities(X_train, rates, random_state=0)
 print({name: int(np.isnan(block[:, 0]).sum()) for name, block in X_train_missing.items()}, "training rows missing")
 
 # %%
-# ## RedCore and masked late fusion, scored per availability pattern
+# ## Five classifiers trained on the masked data, scored per availability pattern
 
 models = {
     "RedCore": RedCoreClassifier(max_epochs=EPOCHS, random_state=0),
     "LateFusion (masked)": LateFusionClassifier(max_epochs=EPOCHS, random_state=0),
+    "MLA": MLAClassifier(max_epochs=EPOCHS, random_state=0),
+    "FrontDoor": FrontDoorMultimodalClassifier(max_epochs=EPOCHS, random_state=0),
+    "CausalInfoMin": CausalInfoMinClassifier(max_epochs=EPOCHS, random_state=0),
 }
 scores = {}
 for name, model in models.items():

@@ -107,6 +107,11 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
     _module_class = None
     _criterion_class = None
     _supports_missing = False
+    #: With missing modalities in the training data: the probability with which each present
+    #: modality of a training row is dropped in a training step (a row keeps one), so that the
+    #: network also learns the patterns with fewer modalities it will meet at prediction
+    #: (:func:`~skcausalmm._core.net.drop_modalities`). Complete training data are never dropped.
+    _modality_dropout = 0.0
     #: Whether the network predicts before ``_after_fit`` (scikit-learn callbacks then get a
     #: ready-to-predict estimator at the end of every epoch).
     _predicts_during_training = True
@@ -422,6 +427,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             input_stats=self.input_scaling_,
             modality_names=self.modality_names_,
             pass_availability=self._supports_missing,
+            modality_dropout=self._modality_dropout if any(getattr(self, "n_missing_", {}).values()) else 0.0,
             **_prefixed("module", self._module_params(self.modality_shapes_, self._n_outputs())),
             **_prefixed("criterion", self._criterion_params(class_weight)),
             **self._net_params(),
@@ -558,6 +564,8 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseMultimodalEstimator):
         **BaseMultimodalEstimator._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
+    # a classifier meets every availability pattern at prediction (docs/benchmarks.md, missing modalities)
+    _modality_dropout = 0.3
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

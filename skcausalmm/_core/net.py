@@ -52,6 +52,29 @@ class PrintLog(_SkorchPrintLog):
         self.__dict__.update(state)
 
 
+def drop_modalities(availability, rate):
+    """The availability mask with each present modality of a row dropped with probability ``rate``.
+
+    A row whose every present modality would be dropped keeps its mask unchanged, so every row
+    keeps at least one modality (and a row with one modality is never emptied). Draws from
+    torch's global generator (seeded per fit by the base).
+
+    Parameters
+    ----------
+    availability : torch.Tensor of shape (n, n_modalities)
+        1 where a modality is present.
+    rate : float
+        Probability in [0, 1) of dropping each present modality.
+
+    Returns
+    -------
+    availability : torch.Tensor of shape (n, n_modalities)
+    """
+    kept = availability * (torch.rand(availability.shape, device=availability.device) >= rate).to(availability.dtype)
+    emptied = kept.sum(dim=1, keepdim=True) == 0
+    return torch.where(emptied, availability, kept)
+
+
 class MultimodalNet(NeuralNet):
     """skorch ``NeuralNet`` whose module takes and returns dicts.
 
@@ -73,13 +96,21 @@ class MultimodalNet(NeuralNet):
         The modalities, in the order of the availability mask's columns.
     pass_availability : bool, default=False
         Hand the availability mask to the module (``module(X, availability=mask)``).
+    modality_dropout : float, default=0.0
+        In training steps (module in training mode, gradients on), each present modality of a
+        row is marked missing with this probability, a row keeping at least one
+        (:func:`drop_modalities`): the network learns the patterns it will meet at prediction.
+        Needs ``pass_availability``; validation and prediction never drop.
     """
 
-    def __init__(self, *args, input_stats=None, modality_names=None, pass_availability=False, **kwargs):
+    def __init__(
+        self, *args, input_stats=None, modality_names=None, pass_availability=False, modality_dropout=0.0, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.input_stats = input_stats
         self.modality_names = modality_names
         self.pass_availability = pass_availability
+        self.modality_dropout = modality_dropout
 
     def get_default_callbacks(self):
         """skorch's default callbacks, with :class:`PrintLog` in place of skorch's."""
@@ -169,6 +200,9 @@ class MultimodalNet(NeuralNet):
         if not self.pass_availability:
             # every row is complete (the estimator refuses missing modalities): nothing to zero or pass on
             availability = None
+        elif self.modality_dropout and self.module_.training and torch.is_grad_enabled():
+            # before the input layer, so that a dropped modality's input is zeroed like a missing one
+            availability = drop_modalities(availability, self.modality_dropout)
         return self.standardizer_(X, availability), availability
 
     @staticmethod

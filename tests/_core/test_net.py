@@ -6,8 +6,10 @@ import torch
 from skcausalmm import FrontDoorMultimodalClassifier, LateFusionClassifier
 from skcausalmm._core.batching import iter_batches
 from skcausalmm._core.data import AVAILABILITY_KEY
+from skcausalmm._core.net import drop_modalities
+from skcausalmm.datasets import mask_modalities
 
-from ..helpers import make_data
+from ..helpers import FAST, make_data
 
 
 def test_iter_batches_covers_rows_in_order_and_pads():
@@ -130,3 +132,28 @@ def test_pickled_net_keeps_its_print_sink_and_optimizer_setters(capsys):
     custom = OurPrintLog(sink=len)
     custom.__setstate__(custom.__getstate__())
     assert custom.sink is len
+
+
+def test_drop_modalities_keeps_a_modality_per_row_and_drops_at_the_rate():
+    torch.manual_seed(0)
+    availability = torch.ones(20_000, 3)
+    availability[:5000, 0] = 0.0  # rows with two modalities
+    availability[5000:6000, 1:] = 0.0  # rows with one: never emptied
+    dropped = drop_modalities(availability, 0.3)
+    assert (dropped <= availability).all() and (dropped.sum(1) >= 1).all()
+    torch.testing.assert_close(dropped[5000:6000], availability[5000:6000])
+    full = dropped[6000:]
+    # each present modality is dropped with probability 0.3, except when the whole row would go (0.3**3)
+    assert abs(1 - float(full.mean()) - 0.3 * (1 - 0.3**2)) < 0.01
+    torch.testing.assert_close(drop_modalities(availability, 0.0), availability)
+
+
+def test_modality_dropout_trains_only_with_missing_training_data():
+    X, y = make_data(n=60)
+    fast = {**FAST, "max_epochs": 1}
+    complete = LateFusionClassifier(**fast).fit(X, y)
+    assert complete.net_.modality_dropout == 0.0  # complete data: the fit is what it always was
+    masked = LateFusionClassifier(**fast).fit(mask_modalities(X, 0.3, random_state=0), y)
+    assert masked.net_.modality_dropout == LateFusionClassifier._modality_dropout > 0
+    # never at prediction: repeated predictions agree
+    np.testing.assert_array_equal(masked.predict_proba(X), masked.predict_proba(X))

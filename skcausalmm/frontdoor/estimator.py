@@ -266,6 +266,15 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     LateFusionClassifier : The observational late-fusion baseline.
     skcausalmm.FrontDoorAdjustment : The exact discrete β front-door estimator.
 
+    Notes
+    -----
+    Missing modalities (a row's block all NaN) are accepted at fit and at predict. A missing
+    auxiliary modality is a learned absent embedding; a row without any auxiliary modality
+    gets the β = 1 term whatever ``beta`` (the auxiliary-conditional term averaged over an
+    unobserved auxiliary input is Pearl's front door). A row without the predominant modality
+    has no mediator and no effect of X to adjust: it gets ``P(y | a)`` from a head on the
+    auxiliary features, the same at every β, and ``mediator_features`` is NaN there.
+
     References
     ----------
     .. [1] "Multimodal classification via modal-aware interactive enhancement and

@@ -40,6 +40,11 @@ class LateFusionClassifier(MultimodalClassifierMixin):
     --------
     FrontDoorMultimodalClassifier : The causal front-door classifier.
 
+    Notes
+    -----
+    Missing modalities (a row's block all NaN) are accepted at fit and at predict, for any
+    availability pattern: a missing modality's features are a learned absent embedding.
+
     Examples
     --------
     >>> from skcausalmm import LateFusionClassifier, ModalityDict

@@ -302,6 +302,13 @@ class MLAClassifier(MultimodalClassifierMixin):
     OGMGEClassifier : On-the-fly gradient modulation.
     MMParetoClassifier : Pareto merging of multimodal and unimodal gradients.
 
+    Notes
+    -----
+    Missing modalities (a row's block all NaN) are accepted at fit and at predict: a
+    modality's alternating step uses the rows where it is present (none when it is missing
+    from the whole batch), and the entropy-weighted fusion runs over each row's present
+    modalities.
+
     References
     ----------
     .. [1] X. Zhang, J. Yoon, M. Bansal and H. Yao, "Multimodal

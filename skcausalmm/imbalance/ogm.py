@@ -219,6 +219,13 @@ class OGMGEClassifier(MultimodalClassifierMixin):
     MMParetoClassifier : Pareto merging of multimodal and unimodal gradients.
     MLAClassifier : Alternating unimodal updates through a shared head.
 
+    Notes
+    -----
+    Missing modalities (a row's block all NaN) are accepted at fit and at predict: a missing
+    modality's features are a learned absent embedding, and its confidence score is the mean
+    true-class probability over the rows where it is present (times the batch size), so that a
+    modality is not modulated for being missing more often.
+
     References
     ----------
     .. [1] X. Peng, Y. Wei, A. Deng, D. Wang and D. Hu, "Balanced Multimodal

@@ -257,6 +257,12 @@ class MMParetoClassifier(MultimodalClassifierMixin):
     OGMGEClassifier : On-the-fly gradient modulation.
     MLAClassifier : Alternating unimodal updates through a shared head.
 
+    Notes
+    -----
+    Missing modalities (a row's block all NaN) are accepted at fit and at predict: a missing
+    modality's features are a learned absent embedding in the fused head, and its unimodal
+    loss (so its gradient in the Pareto merge) counts the rows where it is present.
+
     References
     ----------
     .. [1] Y. Wei and D. Hu, "MMPareto: Boosting Multimodal Learning with

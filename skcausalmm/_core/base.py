@@ -353,6 +353,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             if continues:
                 net = self.net_
                 net.train_split = train_split
+                net.modality_dropout = self._training_modality_dropout()  # follows the data of this fit
             else:
                 net = self._make_net(
                     self._class_weight_tensor(y), train_split=train_split, seed=int(rng.randint(2**31 - 1))
@@ -427,11 +428,15 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             input_stats=self.input_scaling_,
             modality_names=self.modality_names_,
             pass_availability=self._supports_missing,
-            modality_dropout=self._modality_dropout if any(getattr(self, "n_missing_", {}).values()) else 0.0,
+            modality_dropout=self._training_modality_dropout(),
             **_prefixed("module", self._module_params(self.modality_shapes_, self._n_outputs())),
             **_prefixed("criterion", self._criterion_params(class_weight)),
             **self._net_params(),
         )
+
+    def _training_modality_dropout(self):
+        """``_modality_dropout`` when this fit's training data miss a modality somewhere, else 0."""
+        return self._modality_dropout if any(getattr(self, "n_missing_", {}).values()) else 0.0
 
     def _check_closure_optimizer(self, optimizer):
         """A closure-based optimiser (LBFGS) needs skorch's training step, which re-evaluates the loss."""

@@ -157,3 +157,7 @@ def test_modality_dropout_trains_only_with_missing_training_data():
     assert masked.net_.modality_dropout == LateFusionClassifier._modality_dropout > 0
     # never at prediction: repeated predictions agree
     np.testing.assert_array_equal(masked.predict_proba(X), masked.predict_proba(X))
+    # a fit that continues the network follows the data of that fit
+    warm = LateFusionClassifier(**fast, warm_start=True).fit(X, y)
+    assert warm.fit(mask_modalities(X, 0.3, random_state=0), y).net_.modality_dropout > 0
+    assert warm.fit(X, y).net_.modality_dropout == 0.0

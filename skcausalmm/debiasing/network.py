@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..nn.layers import absent_embeddings, fill_absent
 from ..nn.losses import cross_entropy, present_columns
 
 __all__ = [
@@ -188,32 +189,6 @@ def _encode(encoders, names, X):
     return {m: encoders[m](X[m]) for m in names}
 
 
-def _absent_embeddings(dims, names, handle_missing):
-    """One learned "absent" embedding per modality (zeros), or None without ``handle_missing``."""
-    if not handle_missing:
-        return None
-    return nn.ParameterDict({m: nn.Parameter(torch.zeros(dims[m])) for m in names})
-
-
-def _fill_absent(feats, absent, present, network):
-    """Replace each missing modality's features by its absent embedding: ``p f + (1 - p) a``.
-
-    ``present`` is ``{modality: (n,) mask}`` (None: every row present, ``feats`` as they are).
-    With ``p = 1`` the result is ``f`` exactly, so complete rows are computed as without a mask.
-    """
-    if present is None:
-        return feats
-    if absent is None:
-        raise ValueError(
-            f"This {network} was built with handle_missing=False and cannot take an availability mask."
-        )
-    out = {}
-    for m, f in feats.items():
-        p = present[m].to(f.dtype).unsqueeze(1)
-        out[m] = p * f + (1.0 - p) * absent[m]
-    return out
-
-
 # ============================================================================ TE-D
 class TotalEffectNetwork(nn.Module):
     """TE-D: fused feature, confounder code on its stop-gradient, debiased and bias heads.
@@ -275,7 +250,7 @@ class TotalEffectNetwork(nn.Module):
         self.head = classification_head(d, n_classes)
         self.bias_head = classification_head(d, n_classes)
         self.inference = inference
-        self.absent = _absent_embeddings(self.dims, self.names, handle_missing)
+        self.absent = absent_embeddings(self.dims, self.names) if handle_missing else None
 
     def confounder_features(self, z):
         """Return ``(z_c, z~_c)`` for fused features ``z`` (through a stop-gradient)."""
@@ -285,7 +260,7 @@ class TotalEffectNetwork(nn.Module):
     def encode(self, X, availability=None):
         """Per-modality encodings (a missing modality's: its absent embedding) and the mask's columns (or None)."""
         present = None if availability is None else present_columns(availability, self.names)
-        feats = _fill_absent(_encode(self.encoders, self.names, X), self.absent, present, type(self).__name__)
+        feats = fill_absent(_encode(self.encoders, self.names, X), self.absent, present, f"This {type(self).__name__}")
         return feats, present
 
     def forward(self, X, availability=None):
@@ -645,7 +620,7 @@ class AverageTreatmentEffectNetwork(nn.Module):
         else:
             self.code_map = None
             self.head = classification_head(d, n_classes)
-        self.absent = _absent_embeddings(self.dims, self.names, handle_missing)
+        self.absent = absent_embeddings(self.dims, self.names) if handle_missing else None
         # the code term g(c) of a row without its confounder (zeros: no confounder logits)
         g_size = {"additive": n_classes, "backdoor": hidden_size}.get(variant)
         self.absent_code_term = nn.Parameter(torch.zeros(g_size)) if handle_missing and g_size else None
@@ -683,7 +658,7 @@ class AverageTreatmentEffectNetwork(nn.Module):
     def _encode(self, X, availability):
         """Treatment encodings (missing ones: their absent embedding) and the mask's columns (or None)."""
         present = None if availability is None else present_columns(availability, self.modality_names)
-        feats = _fill_absent(_encode(self.encoders, self.names, X), self.absent, present, type(self).__name__)
+        feats = fill_absent(_encode(self.encoders, self.names, X), self.absent, present, f"This {type(self).__name__}")
         return feats, present
 
     def _fused(self, feats, weights=None):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._core.batching import iter_batches
-from ..nn.layers import gradient_reversal, make_mlp, scale_gradient
+from ..nn.layers import absent_embeddings, fill_absent, gradient_reversal, make_mlp, scale_gradient
 from ..nn.losses import present_columns
 from .average import _average
 from .dictionary import ContextDictionary, _kmeans
@@ -218,7 +218,7 @@ class FrontDoorNetwork(nn.Module):
         self.mediator_diagnostic_head = nn.Linear(mediator_size, self.n_classes)
         # missing modalities: a learned "absent" embedding per auxiliary modality, and P(y | a)
         # for the rows without the predominant modality
-        self.absent = nn.ParameterDict({name: nn.Parameter(torch.zeros(auxiliary_size)) for name in auxiliary})
+        self.absent = absent_embeddings(dict.fromkeys(auxiliary, auxiliary_size), auxiliary)
         self.auxiliary_head = nn.Linear(fused_size, self.n_classes) if has_auxiliary else None
 
         self.dictionary = ContextDictionary(context_size, auxiliary_size, max_entries=self.dictionary_size)
@@ -238,11 +238,9 @@ class FrontDoorNetwork(nn.Module):
 
     def _auxiliary_features(self, X, present=None):
         """Per-modality auxiliary features (the absent embedding where missing) and their fusion ``z_a``."""
-        per_modality = {name: self.auxiliary_encoders[name](X[name]) for name in self.auxiliary}
-        if present is not None:
-            for name, feats in per_modality.items():
-                rows = present[name].to(feats.dtype).unsqueeze(1)
-                per_modality[name] = rows * feats + (1.0 - rows) * self.absent[name]
+        per_modality = fill_absent(
+            {name: self.auxiliary_encoders[name](X[name]) for name in self.auxiliary}, self.absent, present
+        )
         if len(self.auxiliary) == 1:
             fused = per_modality[self.auxiliary[0]]
         else:

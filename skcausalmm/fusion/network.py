@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from ..nn.layers import absent_embeddings, fill_absent
 from ..nn.losses import cross_entropy, present_columns
 
 __all__ = ["FusionLoss", "LateFusionNetwork", "share_logits"]
@@ -84,20 +85,13 @@ class LateFusionNetwork(nn.Module):
         self.head = nn.Linear(sum(self.dims[m] for m in self.names), n_classes)
         self.detach_modality_heads = detach_modality_heads
         self.modality_heads = nn.ModuleDict({m: nn.Linear(self.dims[m], n_classes) for m in self.names})
-        self.absent = (
-            nn.ParameterDict({m: nn.Parameter(torch.zeros(self.dims[m])) for m in self.names}) if handle_missing else None
-        )
+        self.absent = absent_embeddings(self.dims, self.names) if handle_missing else None
 
     def encode(self, X, availability=None):
         """Return ``{modality: features}`` for a batch (absent modalities: their learned embedding)."""
         feats = {m: self.encoders[m](X[m]) for m in self.names}
-        if availability is not None:
-            if self.absent is None:
-                raise ValueError("This network was built with handle_missing=False and cannot take an availability mask.")
-            for j, m in enumerate(self.names):
-                present = availability[:, j : j + 1]
-                feats[m] = present * feats[m] + (1.0 - present) * self.absent[m]
-        return feats
+        present = None if availability is None else present_columns(availability, self.names)
+        return fill_absent(feats, self.absent, present)
 
     def logit_parts(self, X, availability=None):
         """The fused logits as a sum over modalities (:func:`share_logits`): ``logits = sum(parts.values())``.

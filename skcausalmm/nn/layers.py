@@ -6,7 +6,15 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["GradientReversal", "InputStandardizer", "gradient_reversal", "make_mlp", "scale_gradient"]
+__all__ = [
+    "GradientReversal",
+    "InputStandardizer",
+    "absent_embeddings",
+    "fill_absent",
+    "gradient_reversal",
+    "make_mlp",
+    "scale_gradient",
+]
 
 
 class _GradientReversalFunction(torch.autograd.Function):
@@ -183,3 +191,59 @@ class InputStandardizer(nn.Module):
             if name in self.scaled or (availability is not None and name in self.names):
                 out[name] = self.standardize(name, X[name], availability)
         return out
+
+
+def absent_embeddings(dims, names):
+    """One learned "absent" embedding per modality, initialised at zero.
+
+    Parameters
+    ----------
+    dims : dict of str to int
+        Feature size of each modality.
+    names : list of str
+        The modalities that get one.
+
+    Returns
+    -------
+    absent : torch.nn.ParameterDict
+    """
+    return nn.ParameterDict({name: nn.Parameter(torch.zeros(int(dims[name]))) for name in names})
+
+
+def fill_absent(features, absent, present, owner="This network"):
+    """Each missing modality's features replaced by its absent embedding: ``p f + (1 - p) a``.
+
+    With ``p = 1`` the result is ``f`` exactly, so complete rows are computed as without a mask;
+    the absent embedding then gets a zero gradient.
+
+    Parameters
+    ----------
+    features : dict of str to torch.Tensor of shape (n, d_m)
+        Per-modality features.
+    absent : torch.nn.ParameterDict or None
+        :func:`absent_embeddings` for (at least) the modalities of ``features``.
+    present : dict of str to torch.Tensor of shape (n,) or None
+        Availability of each modality (:func:`~skcausalmm.nn.losses.present_columns`); None:
+        every row is present and ``features`` are returned as they are.
+    owner : str, default="This network"
+        Named in the error.
+
+    Returns
+    -------
+    features : dict of str to torch.Tensor
+
+    Raises
+    ------
+    ValueError
+        If a mask is given to a network built without absent embeddings.
+    """
+    if present is None:
+        return features
+    if absent is None:
+        raise ValueError(f"{owner} was built with handle_missing=False and cannot take an availability mask.")
+    out = {}
+    for name, feats in features.items():
+        p = present[name].to(feats.dtype).unsqueeze(1)
+        out[name] = p * feats + (1.0 - p) * absent[name]
+    return out
+

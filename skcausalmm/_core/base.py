@@ -60,6 +60,14 @@ from .data import (
     host_tensors,
 )
 from .device import resolve_device
+from .distributed import (
+    copy_training_state,
+    data_fingerprint,
+    data_parallel_accelerator,
+    data_parallel_device,
+    data_parallel_net,
+    shared_seed,
+)
 from .net import MultimodalNet
 from .rng import isolated, seeded
 from .standardize import standardization_stats
@@ -313,10 +321,13 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
                 "from it. Drop it from X."
             )
         self.n_missing_ = {name: int((~availability[:, j]).sum()) for j, name in enumerate(names)}
+        optimizer = check_optimizer(self.optimizer, self.weight_decay)
+        self._check_closure_optimizer(optimizer)
+        # None unless set_config(distributed="accelerate"): then every process of the run trains this network
+        accelerator = data_parallel_accelerator(self, optimizer)
         if not continues:
             self.input_scaling_ = self._input_stats(data, availability, sample_weight)
-            self.device_ = resolve_device(self.device)
-        self._check_closure_optimizer(check_optimizer(self.optimizer, self.weight_decay))
+            self.device_ = resolve_device(self.device) if accelerator is None else data_parallel_device(accelerator)
         check_callbacks(self.callbacks)
         n_epochs = self.max_epochs if epochs is None else int(epochs)
         if n_epochs == 0 and not continues:
@@ -335,6 +346,8 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(2**31 - 1))
+        if accelerator is not None:  # every process draws the same batches, split and post-fit state
+            seed, rng = shared_seed(accelerator, self, seed, rng, data_fingerprint(data, y, sample_weight))
         # A forked, seeded RNG state: the caller's global torch RNG is left as it was, and fits in
         # other threads wait (the global generator is shared by the process's threads).
         with seeded(seed, self.device_):
@@ -376,11 +389,17 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             )
             with torch_threads(threads):
                 if n_epochs > 0:
-                    net.epoch_listener_ = epoch_tasks
+                    trainer = net
+                    if accelerator is not None:  # a data-parallel twin trains; its state then comes back into net
+                        with isolated(self.device_):
+                            trainer = data_parallel_net(net, accelerator)
+                    trainer.epoch_listener_ = epoch_tasks
                     try:
-                        net.partial_fit(train_ds, None, epochs=n_epochs)
+                        trainer.partial_fit(train_ds, None, epochs=n_epochs)
                     finally:
-                        del net.epoch_listener_
+                        del trainer.epoch_listener_
+                    if trainer is not net:
+                        copy_training_state(trainer, net)
                 if train_split is not None:
                     # the fitted net keeps the validation rows only (as a copy), not all the training data;
                     # rows read from memory maps are not loaded into memory for that

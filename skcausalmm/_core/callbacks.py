@@ -8,6 +8,7 @@
 
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
+from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["EpochMetrics", "EpochTasks", "TrainingProgress", "fitted_attributes"]
 
@@ -18,6 +19,7 @@ class TrainingProgress(Callback):
     def on_epoch_begin(self, net, **kwargs):
         progress = (len(net.history) - 1) / max(net.max_epochs, 1)
         for obj in (net.module_, net.criterion_):
+            obj = unwrapped(obj)  # the network inside a data-parallel wrapper
             if hasattr(obj, "progress"):
                 obj.progress = float(progress)
 
@@ -44,6 +46,12 @@ class EpochMetrics(Callback):
                 self._terms[key] = (total + float(value) * n, count + n)
 
     def on_epoch_end(self, net, **kwargs):
+        share = getattr(net, "sum_over_processes", None)  # data-parallel: each process saw its share of the batches
+        if share is not None:
+            names = sorted(self._terms)
+            totals = share([self._correct["train"], self._count["train"], *(v for k in names for v in self._terms[k])])
+            self._correct["train"], self._count["train"] = totals[0], totals[1]
+            self._terms = {k: (totals[2 + 2 * i], totals[3 + 2 * i]) for i, k in enumerate(names)}
         for prefix in ("train", "valid"):
             if self._count[prefix]:
                 net.history.record(f"{prefix}_acc", self._correct[prefix] / self._count[prefix])
@@ -79,6 +87,11 @@ class EpochTasks:
                 estimator=self.estimator, **self.kwargs, reconstruction_attributes=attributes
             )
         )
+
+
+def unwrapped(module):
+    """The network inside a ``DistributedDataParallel`` wrapper (data-parallel training); anything else as it is."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 def fitted_attributes(estimator):

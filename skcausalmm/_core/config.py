@@ -1,8 +1,10 @@
 """Package-wide settings: :func:`set_config`, :func:`get_config` and :func:`config_context`.
 
-There is one setting so far, ``torch_threads`` (how many intra-op threads torch uses on the
-CPU while an estimator fits, predicts or transforms; see :mod:`skcausalmm._core.threads`).
-The settings are process-wide, like torch's own thread count, which they steer.
+Two settings: ``torch_threads`` (how many intra-op threads torch uses on the CPU while an
+estimator fits, predicts or transforms; see :mod:`skcausalmm._core.threads`) and
+``distributed`` (whether fits train one model data-parallel across the processes of a
+``torchrun`` or ``accelerate launch`` run; see :mod:`skcausalmm._core.distributed`). The
+settings are process-wide, like torch's own thread count, which they steer.
 """
 
 import contextlib
@@ -11,7 +13,7 @@ import threading
 
 __all__ = ["config_context", "get_config", "set_config"]
 
-_DEFAULTS = {"torch_threads": "auto"}
+_DEFAULTS = {"torch_threads": "auto", "distributed": False}
 _config = dict(_DEFAULTS)
 _lock = threading.Lock()
 
@@ -27,13 +29,25 @@ def _check_torch_threads(value):
     )
 
 
+def _check_distributed(value):
+    if value is False or (isinstance(value, str) and value == "accelerate"):
+        return value
+    raise ValueError(
+        f"distributed={value!r}: use 'accelerate' (train data-parallel across the processes of a torchrun "
+        "or accelerate launch run, through Hugging Face Accelerate) or False (every process trains alone)."
+    )
+
+
+_CHECKS = {"torch_threads": _check_torch_threads, "distributed": _check_distributed}
+
+
 def get_config():
     """The package's current settings.
 
     Returns
     -------
     config : dict
-        ``{"torch_threads": ...}``, as :func:`set_config` describes it.
+        ``{"torch_threads": ..., "distributed": ...}``, as :func:`set_config` describes it.
 
     Examples
     --------
@@ -45,7 +59,7 @@ def get_config():
         return dict(_config)
 
 
-def set_config(torch_threads=None, **unknown):
+def set_config(torch_threads=None, distributed=None, **unknown):
     """Change the package's settings (only those passed).
 
     Parameters
@@ -67,6 +81,14 @@ def set_config(torch_threads=None, **unknown):
         * ``"torch"``: torch's setting, whatever it is.
 
         None (the parameter's default) leaves the setting as it is.
+    distributed : {"accelerate", False} or None, default=None
+        ``"accelerate"``: every fit in this process trains one model together with the other
+        processes of the run (``torchrun`` or ``accelerate launch``; Hugging Face Accelerate,
+        the ``accelerate`` extra): each process reads its share of every mini-batch and the
+        gradients are averaged across processes. Every process must make the same fits on
+        the same full data, in the same order. In a single process it trains as usual.
+        ``False`` (the package's default): every process trains on its own. See the user
+        guide page "Training on several GPUs or machines". None leaves the setting as it is.
 
     Examples
     --------
@@ -78,9 +100,13 @@ def set_config(torch_threads=None, **unknown):
     """
     if unknown:
         raise TypeError(f"set_config() got unknown settings {sorted(unknown)}; known: {sorted(_DEFAULTS)}.")
+    checked = {
+        name: _CHECKS[name](value)
+        for name, value in (("torch_threads", torch_threads), ("distributed", distributed))
+        if value is not None
+    }
     with _lock:
-        if torch_threads is not None:
-            _config["torch_threads"] = _check_torch_threads(torch_threads)
+        _config.update(checked)
 
 
 @contextlib.contextmanager
@@ -90,7 +116,7 @@ def config_context(**settings):
     Parameters
     ----------
     **settings
-        As in :func:`set_config` (``torch_threads``); None leaves a setting as it is.
+        As in :func:`set_config` (``torch_threads``, ``distributed``); None leaves a setting as it is.
 
     Examples
     --------
@@ -104,7 +130,7 @@ def config_context(**settings):
     unknown = set(settings) - set(_DEFAULTS)
     if unknown:
         raise TypeError(f"config_context() got unknown settings {sorted(unknown)}; known: {sorted(_DEFAULTS)}.")
-    checked = {k: _check_torch_threads(v) for k, v in settings.items() if v is not None}
+    checked = {k: _CHECKS[k](v) for k, v in settings.items() if v is not None}
     with _lock:
         previous = dict(_config)
         _config.update(checked)

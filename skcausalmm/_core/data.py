@@ -121,12 +121,22 @@ class TensorBatchIterator:
         Draw a new permutation each epoch.
     seed : int or None, default=None
         Seed of the permutation generator.
+    rank, world_size : int, default=0 and 1
+        Data-parallel training (:mod:`skcausalmm._core.distributed`): the batches are those of
+        one process, ``rank``, out of ``world_size``, which all draw the same permutation; each
+        yields its share of every batch of ``batch_size`` rows (consecutive parts whose sizes
+        differ by at most one). A process whose share of a batch is empty gets the batch's
+        first row, with a share of 0. ``shares`` then holds ``(rows of this process, rows of
+        the whole batch)`` of the batch last yielded.
     """
 
-    def __init__(self, dataset, batch_size=128, shuffle=False, seed=None):
+    def __init__(self, dataset, batch_size=128, shuffle=False, seed=None, rank=0, world_size=1):
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.shares = None
         self.generator = torch.Generator()
         if seed is not None:
             self.generator.manual_seed(int(seed))
@@ -136,6 +146,29 @@ class TensorBatchIterator:
         return (n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
+        data, order, target = self._plan()
+        if self.world_size > 1:
+            yield from self._shared(data, order, target)
+            return
+        for batch, _ in iter_batches(data, self.batch_size, order=order, device=target):
+            yield batch, batch.pop("__y__", None)
+
+    def _shared(self, data, order, target):
+        """This process's share of every batch (see ``rank``)."""
+        n = len(self.dataset)
+        if order is None:
+            order = torch.arange(n, device=next(iter(data.values())).device if target is None else "cpu")
+        for start in range(0, n, self.batch_size):
+            rows = order[start : start + self.batch_size]
+            share = torch.tensor_split(rows, self.world_size)[self.rank]
+            self.shares = (int(share.shape[0]), int(rows.shape[0]))
+            if share.shape[0] == 0:
+                share = rows[:1]
+            for batch, _ in iter_batches(data, int(share.shape[0]), order=share, device=target):
+                yield batch, batch.pop("__y__", None)
+
+    def _plan(self):
+        """``(data, order, target)``: the tensors (labels under ``"__y__"``), this epoch's row order, the batches' device."""
         rows = getattr(self.dataset, "rows", None)
         if rows is not None:  # the whole tensors, indexed by the dataset's rows
             X, y = self.dataset.all_X, self.dataset.all_y
@@ -155,8 +188,7 @@ class TensorBatchIterator:
             target = getattr(self.dataset, "device", None)
         elif order is not None:
             order = order.to(next(iter(X.values())).device)
-        for batch, _ in iter_batches(data, self.batch_size, order=order, device=target):
-            yield batch, batch.pop("__y__", None)
+        return data, order, target
 
 
 def host_tensors(data, availability, names):

@@ -106,7 +106,7 @@ def test_settings_an_int_and_torch(torch_default):
     assert torch.get_num_threads() == 2
     with skcausalmm.config_context(torch_threads="torch"):
         assert set(_fit_threads(LateFusionClassifier(**SMALL), X, y)) == {2}
-    assert skcausalmm.get_config() == {"torch_threads": "auto"}
+    assert skcausalmm.get_config() == {"torch_threads": "auto", "distributed": False}
 
 
 def test_the_policy_does_not_change_results(torch_default):

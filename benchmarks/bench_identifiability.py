@@ -18,10 +18,24 @@ variates). Real-data part: the bundled UCI Multiple Features views pix (flattene
 two modalities; ContrastiveICA features of pix -> logistic regression, against PCA and CCA
 features of the same size and the raw views (5-fold accuracy).
 
+Held-out generator family (``--family``): a second latent partial causal generator, written
+independently of ``make_partial_causal`` and never used to choose a default: coupled latents
+uniform on the sphere, vMF conditional of concentration ``kappa``, modality-specific latents of
+unit variance drawn from a Gaussian, uniform or Laplace law, and two mixer families with biases
+(leaky-ReLU slope 0.25 or 0.2): **well-conditioned** (each layer a product of random orthogonal
+matrices and singular values in [1, 3]) and **cl-ica** (entries uniform in [-1, 1], unit-norm
+columns, condition number below the 25 % quantile of random draws, as cl-ica's mixers). It
+reports ContrastiveICA with its defaults (``n_components`` = the latent dimension), PCA and CCA
++ FastICA, and two references that see the truth: a linear regression and a supervised MLP
+from x to ``z_x`` (what a linear map and a network of this size can recover from these pairs).
+Parts: a grid (law x latent dimension x mixer family, 10,000 pairs), variations (mixer depth,
+concentration, latent dimension) and a learning curve in the number of pairs.
+
 Usage::
 
     python benchmarks/bench_identifiability.py            # full run (2 seeds; --seeds 0 1 2 for three)
-    python benchmarks/bench_identifiability.py --quick    # smoke run (< 60 s on one core)
+    python benchmarks/bench_identifiability.py --quick    # smoke run (< 60 s on one core), both parts
+    python benchmarks/bench_identifiability.py --family   # the held-out generator family only
 
 Prints a table, writes ``benchmarks/results/identifiability.json`` (``identifiability_quick.json``
 with ``--quick``) and a figure of true vs recovered latents (``identifiability.png``).
@@ -37,15 +51,17 @@ import numpy as np
 import torch
 from sklearn.cross_decomposition import CCA
 from sklearn.decomposition import PCA, FastICA
-from sklearn.linear_model import LogisticRegression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from skcausalmm import ContrastiveICA
 from skcausalmm.datasets import load_multiple_features
-from skcausalmm.datasets._partial_causal import make_partial_causal
+from skcausalmm.datasets._partial_causal import make_partial_causal, sample_von_mises_fisher
 from skcausalmm.metrics.identifiability import identifiability_scores, mean_corr_coef
 
 RESULTS = Path(__file__).parent / "results"
@@ -152,6 +168,189 @@ def run_mfeat(cfg, n_components=10, seed=0):
             for k, v in acc.items()}
 
 
+# --------------------------------------------------------------------------------------------
+# the held-out generator family
+# --------------------------------------------------------------------------------------------
+FAMILY = {
+    "n_train": 10_000,
+    "n_test": 5_000,
+    "seeds": [0, 1],
+    "grid": [(law, n, mixer) for mixer in ("well", "clica") for n in (4, 6) for law in ("gaussian", "uniform", "laplace")],
+    "variations": [{"depth": 2}, {"depth": 4}, {"kappa": 5.0}, {"kappa": 80.0}, {"n_latent": 3}, {"n_latent": 10}],
+    "curve": [2_000, 5_000, 10_000, 20_000, 40_000],
+    "curve_seeds": [0],
+    "estimator": {},
+    "mlp_epochs": 300,
+}
+FAMILY_QUICK = {
+    "n_train": 1_500,
+    "n_test": 500,
+    "seeds": [0],
+    "grid": [("gaussian", 3, "well"), ("laplace", 3, "clica")],
+    "variations": [{"depth": 2}],
+    "curve": [500, 1_500],
+    "curve_seeds": [0],
+    "estimator": {"max_epochs": 3, "hidden_size": 32},
+    "mlp_epochs": 5,
+}
+FAMILY_BASE = {"law": "gaussian", "n_latent": 4, "mixer": "well", "depth": 3, "kappa": 20.0}
+N_SPECIFIC_FAMILY = 2
+
+
+def _well_conditioned_layer(d, rng):
+    q1, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    q2, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return q1 @ np.diag(np.exp(rng.uniform(0.0, np.log(3.0), size=d))) @ q2.T
+
+
+def _clica_layer(d, rng, quantile=0.25):
+    def draw():
+        w = rng.uniform(-1.0, 1.0, size=(d, d))
+        return w / np.linalg.norm(w, axis=0, keepdims=True)
+
+    threshold = np.quantile([np.linalg.cond(draw()) for _ in range(2000)], quantile)
+    w = draw()
+    while np.linalg.cond(w) > threshold:
+        w = draw()
+    return w
+
+
+class FamilyMixer:
+    """A random invertible leaky-ReLU network with biases (``mixer``: "well" or "clica")."""
+
+    def __init__(self, d, depth, mixer, rng):
+        layer = _well_conditioned_layer if mixer == "well" else _clica_layer
+        self.layers = [(layer(d, rng), rng.normal(scale=0.1, size=d)) for _ in range(depth)]
+        self.slope = 0.25 if mixer == "well" else 0.2
+
+    def __call__(self, h):
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w.T + b
+            if i < len(self.layers) - 1:
+                h = np.where(h > 0, h, self.slope * h)
+        return h
+
+
+def _specific(law, shape, rng):
+    if law == "gaussian":
+        return rng.normal(size=shape)
+    if law == "uniform":
+        return rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=shape)
+    return rng.laplace(scale=1.0 / np.sqrt(2.0), size=shape)  # unit variance
+
+
+def family_data(n_pairs, seed, law, n_latent, mixer, depth, kappa, draw=0):
+    """Pairs from the held-out generator: ``({"x": x, "t": t}, z_x, m_x)``; ``seed`` fixes the mixers."""
+    rng_mix = np.random.default_rng([seed, 271828])
+    d = n_latent + N_SPECIFIC_FAMILY
+    g_x, g_t = FamilyMixer(d, depth, mixer, rng_mix), FamilyMixer(d, depth, mixer, rng_mix)
+    rng = np.random.default_rng([seed, draw, 314159])
+    u = rng.normal(size=(n_pairs, n_latent))
+    z_x = u / np.linalg.norm(u, axis=1, keepdims=True)
+    z_t = sample_von_mises_fisher(z_x, kappa, random_state=np.random.RandomState(int(rng.integers(2**31 - 1))))
+    m_x = _specific(law, (n_pairs, N_SPECIFIC_FAMILY), rng)
+    m_t = _specific(law, (n_pairs, N_SPECIFIC_FAMILY), rng)
+    return {"x": g_x(np.hstack([z_x, m_x])), "t": g_t(np.hstack([z_t, m_t]))}, z_x, m_x
+
+
+def run_family_point(setting, seed, n_train, cfg, methods=("ContrastiveICA", "PCA+FastICA", "CCA+FastICA", "linear", "MLP")):
+    """Every method on one generator setting and seed; scores on held-out pairs of the same generator."""
+    n = setting["n_latent"]
+    gen = {k: setting[k] for k in ("law", "n_latent", "mixer", "depth", "kappa")}
+    train, z_tr, _ = family_data(n_train, seed, **gen, draw=0)
+    test, z, m = family_data(cfg["n_test"], seed, **gen, draw=1)
+    out = {}
+    if "ContrastiveICA" in methods:
+        t0 = time.perf_counter()
+        est = ContrastiveICA(n_components=n, random_state=seed, device="cpu", **cfg["estimator"]).fit(train)
+        fit_s = time.perf_counter() - t0
+        sources = est.transform(test)
+        rep = est.set_params(ica=False).transform(test)
+        out["ContrastiveICA"] = {**_scores(z, m, rep, sources), "fit_s": fit_s}
+    scaler = StandardScaler().fit(train["x"])
+    x_tr, x_te = scaler.transform(train["x"]), scaler.transform(test["x"])
+    if "PCA+FastICA" in methods:
+        pca = PCA(n, random_state=seed).fit(x_tr)
+        rep_tr, rep = pca.transform(x_tr), pca.transform(x_te)
+        out["PCA+FastICA"] = {**_scores(z, m, rep, _ica(seed).fit(rep_tr).transform(rep))}
+    if "CCA+FastICA" in methods:
+        st = StandardScaler().fit(train["t"])
+        cca = CCA(n, max_iter=1000).fit(x_tr, st.transform(train["t"]))
+        rep_tr, rep = cca.transform(x_tr), cca.transform(x_te)
+        out["CCA+FastICA"] = {**_scores(z, m, rep, _ica(seed).fit(rep_tr).transform(rep))}
+    # references that see z_x in training: how much of it a linear map and a supervised network recover
+    if "linear" in methods:
+        out["linear (supervised)"] = {"r2": float(LinearRegression().fit(x_tr, z_tr).score(x_te, z))}
+    if "MLP" in methods:
+        mlp = MLPRegressor(hidden_layer_sizes=(256, 256, 256), max_iter=cfg["mlp_epochs"], early_stopping=True,
+                           random_state=seed).fit(x_tr, z_tr)
+        out["MLP (supervised)"] = {"r2": float(mlp.score(x_te, z))}
+    return out
+
+
+def _setting_name(setting):
+    parts = [f"{setting['mixer']}", f"n={setting['n_latent']}", setting["law"]]
+    if setting["depth"] != FAMILY_BASE["depth"]:
+        parts.append(f"depth {setting['depth']}")
+    if setting["kappa"] != FAMILY_BASE["kappa"]:
+        parts.append(f"kappa {setting['kappa']:g}")
+    return ", ".join(parts)
+
+
+def _print_family_rows(name, agg):
+    for method, vals in agg.items():
+        cells = [f"{vals[k]['mean']:.3f}±{vals[k]['std']:.3f}" if k in vals else "" for k in ("r2", "r2_m", "mcc_ica")]
+        print(f"{name:<34} {method:<20} " + " ".join(f"{c:>12}" for c in cells))
+
+
+def run_family(cfg, seeds=None, parts=("grid", "variations", "curve")):
+    """The grid, the variations and the learning curve on the held-out family (``parts`` of them)."""
+    seeds = seeds or cfg["seeds"]
+    results = {"grid": {}, "variations": {}, "curve": {}}
+    print(f"{'setting (held-out family)':<34} {'method':<20} {'R2(z_x)':>12} {'R2(m_x)':>12} {'MCC+ICA':>12}")
+    settings = [("grid", dict(FAMILY_BASE, law=law, n_latent=n, mixer=mixer)) for law, n, mixer in cfg["grid"]]
+    settings += [("variations", dict(FAMILY_BASE, **change)) for change in cfg["variations"]]
+    settings = [(part, setting) for part, setting in settings if part in parts]
+    for part, setting in settings:
+        runs = [run_family_point(setting, seed, cfg["n_train"], cfg) for seed in seeds]
+        name = _setting_name(setting)
+        agg = _aggregate(runs)
+        results[part][name] = {"setting": setting, "runs": runs, "summary": agg}
+        _print_family_rows(name, agg)
+    for mixer in ("well", "clica") if "curve" in parts else ():
+        setting = dict(FAMILY_BASE, mixer=mixer)
+        for n_train in cfg["curve"]:
+            runs = [run_family_point(setting, seed, n_train, cfg, methods=("ContrastiveICA", "linear", "MLP"))
+                    for seed in cfg["curve_seeds"]]
+            agg = _aggregate(runs)
+            results["curve"][f"{mixer}-{n_train}"] = {"mixer": mixer, "n_train": n_train, "summary": agg}
+            _print_family_rows(f"curve: {mixer}, {n_train} pairs", agg)
+    return results
+
+
+def plot_curve(curve, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0), sharey=True, constrained_layout=True)
+    titles = {"well": "well-conditioned mixers", "clica": "cl-ica mixers (25 % quantile)"}
+    for ax, mixer in zip(axes, ("well", "clica")):
+        points = sorted((v for v in curve.values() if v["mixer"] == mixer), key=lambda v: v["n_train"])
+        sizes = [p["n_train"] for p in points]
+        for method, style in (("ContrastiveICA", "o-"), ("MLP (supervised)", "s--"), ("linear (supervised)", "^:")):
+            ax.plot(sizes, [p["summary"][method]["r2"]["mean"] for p in points], style, label=method)
+        ax.axhline(0.9, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("training pairs")
+        ax.set_title(titles[mixer], fontsize=9)
+    axes[0].set_ylabel("held-out R²(→z_x)")
+    axes[0].legend(fontsize=7)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def _aggregate(runs):
     keys = runs[0].keys()
     agg = {}
@@ -195,11 +394,16 @@ def main():
     parser.add_argument("--temperature", type=float, default=None, help="ContrastiveICA temperature (default: its own)")
     parser.add_argument("--max-epochs", type=int, default=None, help="ContrastiveICA epochs (default: 60, quick 4)")
     parser.add_argument("--tag", default="", help="suffix of the result files")
+    parser.add_argument("--family", action="store_true", help="run only the held-out generator family")
+    parser.add_argument("--family-figure", default=None, help="also save the family's learning curve here")
+    parser.add_argument("--family-parts", nargs="*", default=["grid", "variations", "curve"],
+                        choices=["grid", "variations", "curve"], help="parts of the family run (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     threadpool_limits(1)  # numpy / scipy BLAS on one core too (CCA's SVDs oversubscribe a busy machine)
     # FastICA on a representation that is not (yet) independent-component structured may stop at max_iter
     warnings.filterwarnings("ignore", message="FastICA did not converge")
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # the supervised MLP reference of --quick
     cfg = dict(QUICK if args.quick else FULL)
     if args.seeds:
         cfg["seeds"] = args.seeds
@@ -212,6 +416,20 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = ("_quick" if args.quick else "") + (f"_{args.tag}" if args.tag else "")
     t_start = time.perf_counter()
+
+    if args.family:
+        fam_cfg = dict(FAMILY_QUICK if args.quick else FAMILY)
+        family = run_family(fam_cfg, args.seeds, args.family_parts)
+        family["total_s"] = time.perf_counter() - t_start
+        path = RESULTS / f"identifiability_family{suffix}.json"
+        path.write_text(json.dumps({"config": fam_cfg, **family}, indent=2, default=str))
+        png = RESULTS / f"identifiability_family{suffix}.png"
+        if family["curve"]:
+            plot_curve(family["curve"], png)
+        if args.family_figure and family["curve"]:
+            plot_curve(family["curve"], args.family_figure)
+        print(f"\nwrote {path} and {png} in {family['total_s']:.0f} s")
+        return
 
     results = {"config": {k: v for k, v in cfg.items()}, "synthetic": {}, "mfeat": None}
     figure_data = None
@@ -237,6 +455,8 @@ def main():
         for k, v in results["mfeat"].items():
             print(f"  {k:<26} {v['mean']:.3f} ± {v['std']:.3f}   ({v['n_features']} features)")
 
+    if args.quick:  # the smoke run exercises the held-out family too
+        results["family"] = run_family(dict(FAMILY_QUICK))
     results["total_s"] = time.perf_counter() - t_start
     results["config"]["settings"] = [list(s) for s in cfg["settings"]]
     path = RESULTS / f"identifiability{suffix}.json"

@@ -181,6 +181,15 @@ FAMILY = {
     "curve_seeds": [0],
     "estimator": {},
     "mlp_epochs": 300,
+    # what does not move the hard case: one change of the estimator's settings at a time (cl-ica mixers, n = 4)
+    "study": [
+        {}, {"max_epochs": 200}, {"max_epochs": 200, "early_stopping": True}, {"batch_size": 128},
+        {"batch_size": 2048, "max_epochs": 200}, {"lr": 3e-3}, {"hidden_size": 64}, {"hidden_size": 512},
+        {"n_hidden_layers": 2}, {"n_hidden_layers": 5}, {"temperature": 0.05}, {"temperature": 0.1},
+        {"temperature": 0.5}, {"optimizer": "adamw", "weight_decay": 1e-4}, {"encoders": "mlp"},
+        {"whiten": True}, {"fresh": 60}, {"oracle_t": True},
+    ],
+    "width": [5.0, 20.0],
 }
 FAMILY_QUICK = {
     "n_train": 1_500,
@@ -192,15 +201,20 @@ FAMILY_QUICK = {
     "curve_seeds": [0],
     "estimator": {"max_epochs": 3, "hidden_size": 32},
     "mlp_epochs": 5,
+    "study": [{}, {"whiten": True}, {"fresh": 2}, {"oracle_t": True}],
+    "width": [5.0],
 }
 FAMILY_BASE = {"law": "gaussian", "n_latent": 4, "mixer": "well", "depth": 3, "kappa": 20.0}
 N_SPECIFIC_FAMILY = 2
 
 
-def _well_conditioned_layer(d, rng):
-    q1, _ = np.linalg.qr(rng.normal(size=(d, d)))
+def _well_conditioned_layer(d, rng, d_out=None):
+    d_out = d_out or d
+    q1, _ = np.linalg.qr(rng.normal(size=(d_out, d_out)))
     q2, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    return q1 @ np.diag(np.exp(rng.uniform(0.0, np.log(3.0), size=d))) @ q2.T
+    w = np.zeros((d_out, d))
+    w[:d, :d] = np.diag(np.exp(rng.uniform(0.0, np.log(3.0), size=d)))  # d_out >= d: injective
+    return q1 @ w @ q2.T
 
 
 def _clica_layer(d, rng, quantile=0.25):
@@ -218,9 +232,13 @@ def _clica_layer(d, rng, quantile=0.25):
 class FamilyMixer:
     """A random invertible leaky-ReLU network with biases (``mixer``: "well" or "clica")."""
 
-    def __init__(self, d, depth, mixer, rng):
+    def __init__(self, d, depth, mixer, rng, d_out=None):
         layer = _well_conditioned_layer if mixer == "well" else _clica_layer
-        self.layers = [(layer(d, rng), rng.normal(scale=0.1, size=d)) for _ in range(depth)]
+        self.layers = [(layer(d, rng), rng.normal(scale=0.1, size=d)) for _ in range(depth - 1)]
+        if d_out is None:
+            self.layers.append((layer(d, rng), rng.normal(scale=0.1, size=d)))
+        else:  # a wider last layer: more observed features than latents
+            self.layers.append((_well_conditioned_layer(d, rng, d_out), rng.normal(scale=0.1, size=d_out)))
         self.slope = 0.25 if mixer == "well" else 0.2
 
     def __call__(self, h):
@@ -239,11 +257,11 @@ def _specific(law, shape, rng):
     return rng.laplace(scale=1.0 / np.sqrt(2.0), size=shape)  # unit variance
 
 
-def family_data(n_pairs, seed, law, n_latent, mixer, depth, kappa, draw=0):
+def family_data(n_pairs, seed, law, n_latent, mixer, depth, kappa, draw=0, n_features=None):
     """Pairs from the held-out generator: ``({"x": x, "t": t}, z_x, m_x)``; ``seed`` fixes the mixers."""
     rng_mix = np.random.default_rng([seed, 271828])
     d = n_latent + N_SPECIFIC_FAMILY
-    g_x, g_t = FamilyMixer(d, depth, mixer, rng_mix), FamilyMixer(d, depth, mixer, rng_mix)
+    g_x, g_t = (FamilyMixer(d, depth, mixer, rng_mix, n_features) for _ in range(2))
     rng = np.random.default_rng([seed, draw, 314159])
     u = rng.normal(size=(n_pairs, n_latent))
     z_x = u / np.linalg.norm(u, axis=1, keepdims=True)
@@ -288,6 +306,86 @@ def run_family_point(setting, seed, n_train, cfg, methods=("ContrastiveICA", "PC
     return out
 
 
+def run_study_point(change, seed, cfg):
+    """ContrastiveICA on the cl-ica mixers (n = 4, Gaussian specific latents) with one change.
+
+    Besides estimator parameters, ``change`` may hold ``whiten`` (PCA-whitened inputs instead of
+    the per-feature standardisation), ``fresh`` (that many ``partial_fit`` calls on new pairs
+    instead of ``fit``) or ``oracle_t`` (modality t replaced by the true ``z_t`` with an
+    ``"identity"`` encoder: only x's encoder learns, against the truth).
+    """
+    setting = dict(FAMILY_BASE, mixer="clica")
+    gen = {k: setting[k] for k in ("law", "n_latent", "mixer", "depth", "kappa")}
+    change = dict(change)
+    whiten, fresh, oracle_t = change.pop("whiten", False), change.pop("fresh", 0), change.pop("oracle_t", False)
+    if change.get("encoders") == "mlp":
+        change["encoders"] = {"x": "mlp", "t": "mlp"}
+    train, _, _ = family_data(cfg["n_train"], seed, **gen, draw=0)
+    test, z, m = family_data(cfg["n_test"], seed, **gen, draw=1)
+    params = {"n_components": setting["n_latent"], "random_state": seed, "device": "cpu", **cfg["estimator"], **change}
+    if oracle_t:
+        _, z_t_train, z_t_test = _true_coupled_t(cfg, seed, gen)
+        train, test = {"x": train["x"], "t": z_t_train}, {"x": test["x"], "t": z_t_test}
+        params["encoders"] = {"t": "identity"}
+    if whiten:
+        whiteners = {k: PCA(whiten=True, random_state=seed).fit(v) for k, v in train.items()}
+        train = {k: whiteners[k].transform(v) for k, v in train.items()}
+        test = {k: whiteners[k].transform(v) for k, v in test.items()}
+    est = ContrastiveICA(**params)
+    if fresh:
+        for draw in range(fresh):
+            batch, _, _ = family_data(cfg["n_train"], seed, **gen, draw=100 + draw)
+            est.partial_fit(batch)
+    else:
+        est.fit(train)
+    rep = est.set_params(ica=False, modality="x").transform(test)
+    scores = identifiability_scores(z, rep, z_specific=m)
+    return {"r2": scores["r2"], "r2_m": scores["r2_specific"], "epochs": len(est.history_)}
+
+
+def run_width_point(kappa, seed, cfg, n_features=20):
+    """A representation wider than the coupled latents (``n_components=None``) and its canonical reduction.
+
+    Well-conditioned mixers, n = 4, ``n_features`` observed features per modality. Scores of
+    x's representation at ``n_components=None`` (the narrowest modality's width) and at the
+    latent dimension, and of the wide representation projected on its leading ``n`` canonical
+    directions with t's (CCA fitted on the training pairs); the canonical correlations too.
+    """
+    setting = dict(FAMILY_BASE, kappa=kappa)
+    gen = {k: setting[k] for k in ("law", "n_latent", "mixer", "depth", "kappa")}
+    n = setting["n_latent"]
+    train, _, _ = family_data(cfg["n_train"], seed, **gen, draw=0, n_features=n_features)
+    test, z, m = family_data(cfg["n_test"], seed, **gen, draw=1, n_features=n_features)
+    out = {}
+    for label, n_components in (("n_components=None", None), ("n_components=n", n)):
+        est = ContrastiveICA(n_components=n_components, ica=False, random_state=seed, device="cpu",
+                             **cfg["estimator"]).fit(train)
+        rep = est.set_params(modality="x").transform(test)
+        s = identifiability_scores(z, rep, z_specific=m)
+        out[label] = {"r2": s["r2"], "r2_m": s["r2_specific"], "width": rep.shape[1]}
+        if n_components is None:
+            rx, rt = est.transform(train), est.set_params(modality="t").transform(train)
+            width = rx.shape[1]
+            cca = CCA(width, max_iter=2000).fit(rx, rt)
+            u, v = cca.transform(rx, rt)
+            correlations = [float(abs(np.corrcoef(u[:, i], v[:, i])[0, 1])) for i in range(width)]
+            s = identifiability_scores(z, cca.transform(rep)[:, :n], z_specific=m)
+            out["None, then n canonical directions"] = {"r2": s["r2"], "r2_m": s["r2_specific"], "width": n}
+            out["canonical_correlations"] = correlations
+    return out
+
+
+def _true_coupled_t(cfg, seed, gen):
+    """The true ``z_t`` of the training and test pairs of :func:`family_data` (recomputed with its draws)."""
+    out = []
+    for n_pairs, draw in ((cfg["n_train"], 0), (cfg["n_test"], 1)):
+        rng = np.random.default_rng([seed, draw, 314159])
+        u = rng.normal(size=(n_pairs, gen["n_latent"]))
+        z_x = u / np.linalg.norm(u, axis=1, keepdims=True)
+        out.append(sample_von_mises_fisher(z_x, gen["kappa"], random_state=np.random.RandomState(int(rng.integers(2**31 - 1)))))
+    return None, out[0], out[1]
+
+
 def _setting_name(setting):
     parts = [f"{setting['mixer']}", f"n={setting['n_latent']}", setting["law"]]
     if setting["depth"] != FAMILY_BASE["depth"]:
@@ -304,9 +402,25 @@ def _print_family_rows(name, agg):
 
 
 def run_family(cfg, seeds=None, parts=("grid", "variations", "curve")):
-    """The grid, the variations and the learning curve on the held-out family (``parts`` of them)."""
+    """The grid, the variations, the learning curve and the study on the held-out family (``parts`` of them)."""
     seeds = seeds or cfg["seeds"]
-    results = {"grid": {}, "variations": {}, "curve": {}}
+    results = {"grid": {}, "variations": {}, "curve": {}, "study": {}, "width": {}}
+    for kappa in cfg["width"] if "width" in parts else ():
+        runs = [run_width_point(kappa, seed, cfg) for seed in seeds]
+        results["width"][f"kappa {kappa:g}"] = runs
+        for seed, run in zip(seeds, runs):
+            for label, v in run.items():
+                if label != "canonical_correlations":
+                    print(f"width (well, n=4, 20 features, kappa {kappa:g}, seed {seed}) {label:<36} "
+                          f"R2(z_x) {v['r2']:.3f}  R2(m_x) {v['r2_m']:.3f}")
+            print("  canonical correlations:", " ".join(f"{c:.2f}" for c in run["canonical_correlations"]))
+    for change in cfg["study"] if "study" in parts else ():
+        runs = [run_study_point(change, seed, cfg) for seed in seeds]
+        name = json.dumps(change) if change else "defaults"
+        results["study"][name] = {"runs": runs, "summary": _aggregate([{"ContrastiveICA": r} for r in runs])}
+        agg = results["study"][name]["summary"]["ContrastiveICA"]
+        print(f"study (clica, n=4) {name:<44} R2(z_x) {agg['r2']['mean']:.3f}±{agg['r2']['std']:.3f}  "
+              f"R2(m_x) {agg['r2_m']['mean']:.3f}  epochs {agg['epochs']['mean']:.0f}")
     print(f"{'setting (held-out family)':<34} {'method':<20} {'R2(z_x)':>12} {'R2(m_x)':>12} {'MCC+ICA':>12}")
     settings = [("grid", dict(FAMILY_BASE, law=law, n_latent=n, mixer=mixer)) for law, n, mixer in cfg["grid"]]
     settings += [("variations", dict(FAMILY_BASE, **change)) for change in cfg["variations"]]
@@ -343,6 +457,8 @@ def plot_curve(curve, path):
             ax.plot(sizes, [p["summary"][method]["r2"]["mean"] for p in points], style, label=method)
         ax.axhline(0.9, color="grey", lw=0.8)
         ax.set_xscale("log")
+        ax.set_xticks(sizes, [f"{size / 1000:g}k" for size in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("training pairs")
         ax.set_title(titles[mixer], fontsize=9)
     axes[0].set_ylabel("held-out R²(→z_x)")
@@ -396,8 +512,8 @@ def main():
     parser.add_argument("--tag", default="", help="suffix of the result files")
     parser.add_argument("--family", action="store_true", help="run only the held-out generator family")
     parser.add_argument("--family-figure", default=None, help="also save the family's learning curve here")
-    parser.add_argument("--family-parts", nargs="*", default=["grid", "variations", "curve"],
-                        choices=["grid", "variations", "curve"], help="parts of the family run (default: all)")
+    parser.add_argument("--family-parts", nargs="*", default=["grid", "variations", "curve", "study", "width"],
+                        choices=["grid", "variations", "curve", "study", "width"], help="parts of the family run (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     threadpool_limits(1)  # numpy / scipy BLAS on one core too (CCA's SVDs oversubscribe a busy machine)

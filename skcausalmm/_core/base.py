@@ -296,6 +296,10 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         finally:
             del self._continuing_fit
 
+    def _fit_random_state(self):
+        """The ``random_state`` this fit draws its seed from (a method that refits with other seeds overrides it)."""
+        return self.random_state
+
     def _check_same_modalities(self, data):
         shapes = {k: tuple(v.shape[1:]) for k, v in data.items()}
         if list(data) != list(self.modality_names_) or shapes != dict(self.modality_shapes_):
@@ -344,7 +348,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             context.call_on_fit_task_begin(estimator=self, X=data, y=y, metadata=metadata)
             epoch_tasks = EpochTasks(self, context, data, y, metadata)
 
-        rng = check_random_state(self.random_state)
+        rng = check_random_state(self._fit_random_state())
         seed = int(rng.randint(2**31 - 1))
         if accelerator is not None:  # every process draws the same batches, split and post-fit state
             seed, rng = shared_seed(accelerator, self, seed, rng, data_fingerprint(data, y, sample_weight))

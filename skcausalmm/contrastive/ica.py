@@ -1,15 +1,18 @@
 """ContrastiveICA: multimodal contrastive learning, then linear ICA on the learned representation."""
 
+import math
 import numbers
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 from sklearn.decomposition import PCA, FastICA
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import Interval, StrOptions
+from .._compat import Interval, StrOptions, _fit_context
 from .._core.base import MultimodalTransformerMixin
+from .._core.callbacks import fitted_attributes
 from .._core.data import AVAILABILITY_KEY
 from .._core.docstrings import CLASSIFIER_ONLY, fill_shared_docs
 from ..nn.encoders import EncoderFactory
@@ -19,6 +22,19 @@ from .network import ContrastiveNetwork, SymmetricInfoNCELoss
 __all__ = ["ContrastiveICA"]
 
 _DEFAULT_TEMPERATURE = {"sphere": 0.2, "box": 1.0}
+#: ``n_init="auto"``: at most this many fits in all
+_AUTO_MAX_FITS = 2
+#: a direction of the representation with less than this fraction of the isotropic variance
+#: share (1 / n_components) is unused: the fit collapsed onto a lower-dimensional solution
+_COLLAPSE_SHARE = 0.01
+
+
+def _variance_ratio(rep):
+    """Shares of the total variance of ``rep`` along its principal directions, largest first."""
+    centred = rep - rep.mean(axis=0)
+    eig = np.clip(np.linalg.eigvalsh(centred.T @ centred / max(len(rep) - 1, 1)), 0.0, None)[::-1]
+    total = eig.sum()
+    return eig / total if total > 0 else np.full_like(eig, np.nan)
 
 
 @fill_shared_docs(exclude=CLASSIFIER_ONLY, hidden_size=256, max_epochs=60, lr=1e-3, batch_size=512)
@@ -65,6 +81,16 @@ class ContrastiveICA(MultimodalTransformerMixin):
         Hidden layers of the default tabular encoder (:class:`~skcausalmm.nn.encoders.SkipMLPEncoder`).
     max_iter_ica : int, default=1000
         ``max_iter`` of FastICA.
+    n_init : int or "auto", default="auto"
+        Number of fits from different initialisations; the one with the lowest final InfoNCE
+        (on the validation split with ``early_stopping``, else on the training data) is kept.
+        ``"auto"``: one fit, and a second one only when the first has *collapsed*: a
+        principal direction of some modality's representation carries less than 1 %% of
+        the share 1 / ``n_components`` it would have if all were used (contrastive training
+        can settle in such a lower-dimensional optimum); the second fit is kept if its
+        InfoNCE is lower. A representation wider than the number of coupled latents also
+        leaves directions unused, so with such an ``n_components`` "auto" fits twice.
+        ``warm_start`` continuation and ``partial_fit`` never refit.
     %(shared_parameters)s
 
     Attributes
@@ -80,6 +106,12 @@ class ContrastiveICA(MultimodalTransformerMixin):
         Per-modality FastICA fitted on that modality's training representation.
     history_ : skorch.History
         Per-epoch ``train_loss`` (and ``valid_loss`` with early stopping): the InfoNCE.
+    variance_ratio_ : dict of str to ndarray of shape (n_components_,)
+        Per modality, the shares of its representation's variance (training rows where it is
+        present) along the principal directions, largest first; a share near 0 is an unused
+        direction.
+    n_init_ : int
+        Fits run by the last ``fit`` (see ``n_init``; 1 after ``partial_fit`` or a continued fit).
 
     See Also
     --------
@@ -120,6 +152,7 @@ class ContrastiveICA(MultimodalTransformerMixin):
         "modality": [str, None],
         "n_hidden_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_iter_ica": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -133,6 +166,7 @@ class ContrastiveICA(MultimodalTransformerMixin):
         modality=None,
         n_hidden_layers=3,
         max_iter_ica=1000,
+        n_init="auto",
         modalities=None,
         image_shapes=None,
         encoders=None,
@@ -160,6 +194,7 @@ class ContrastiveICA(MultimodalTransformerMixin):
         self.modality = modality
         self.n_hidden_layers = n_hidden_layers
         self.max_iter_ica = max_iter_ica
+        self.n_init = n_init
         self.modalities = modalities
         self.image_shapes = image_shapes
         self.encoders = encoders
@@ -199,6 +234,63 @@ class ContrastiveICA(MultimodalTransformerMixin):
             "check_methods_subset_invariance",
         )
         return dict.fromkeys(checks, reason)
+
+    # -------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the encoders (from ``n_init`` initialisations), then PCA and ICA per modality.
+
+        Parameters
+        ----------
+        X : dict, ModalityDict, array-like of shape (n_samples, n_features) or DataFrame
+            Training modalities (at least two).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ContrastiveICA
+            The fitted transformer.
+        """
+        continues = self._continues()
+        data = self._validate_X(X, reset=not continues)
+        if continues:
+            return self._fit(data, None, continue_training=True)
+        n_fits = _AUTO_MAX_FITS if self.n_init == "auto" else int(self.n_init)
+        restarts = check_random_state(self.random_state if isinstance(self.random_state, numbers.Integral) else None)
+        best, best_loss = None, math.inf
+        for attempt in range(n_fits):
+            # the first fit is the plain fit of random_state; the others draw other seeds from it
+            self._restart_state = None if attempt == 0 else int(restarts.randint(2**31 - 1))
+            try:
+                self._fit(data, None, continue_training=False)
+            finally:
+                del self._restart_state
+            loss = self._final_loss()
+            if best is None or loss < best_loss:
+                best, best_loss = fitted_attributes(self), loss
+            if self.n_init == "auto" and not self._collapsed(best["variance_ratio_"]):
+                break
+        self.__dict__.update(best)
+        self.n_init_ = attempt + 1
+        return self
+
+    def _fit_random_state(self):
+        restart = getattr(self, "_restart_state", None)
+        if restart is None or not isinstance(self.random_state, numbers.Integral):
+            return self.random_state  # None or a RandomState instance already draws new seeds on each fit
+        return restart
+
+    def _final_loss(self):
+        """The InfoNCE of the last epoch: on the validation split when there is one, else on the training data."""
+        last = self.history_[-1] if len(self.history_) else {}
+        loss = last.get("valid_loss", last.get("train_loss", math.inf))
+        return float(loss) if np.isfinite(loss) else math.inf
+
+    def _collapsed(self, ratios):
+        """Whether a modality's representation leaves a principal direction (nearly) unused."""
+        threshold = _COLLAPSE_SHARE / self.n_components_
+        return any(len(r) > 1 and np.nanmin(r) < threshold for r in ratios.values())
 
     # ------------------------------------------------------------------ hooks
     def _prepare(self, data, y, sample_weight=None):
@@ -257,13 +349,15 @@ class ContrastiveICA(MultimodalTransformerMixin):
     def _after_fit(self, X, y, generator, sample_weight=None):
         module = self.net_.module_
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        self.pca_, self.ica_ = {}, {}
+        self.n_init_ = 1  # one training run; fit's restarts count theirs
+        self.pca_, self.ica_, self.variance_ratio_ = {}, {}, {}
         availability = X.get(AVAILABILITY_KEY)
         for j, name in enumerate(self.modality_names_):
             rep = self._representation(module, X[name], name)
             if availability is not None:  # each modality's ICA sees the rows where it is present
                 rep = rep[availability[:, j].cpu().numpy() > 0]
             self._check_representation(name, rep)
+            self.variance_ratio_[name] = _variance_ratio(rep)
             try:
                 if self.pca_components is not None:
                     self.pca_[name] = PCA(self.pca_components, random_state=seed).fit(rep)

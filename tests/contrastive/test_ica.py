@@ -9,6 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from skcausalmm import ContrastiveICA
+from skcausalmm.contrastive import ica as ica_module
 from skcausalmm._core.validation import ModalityDict
 from skcausalmm.datasets._partial_causal import make_partial_causal
 from skcausalmm.metrics.identifiability import identifiability_scores, mean_corr_coef
@@ -151,3 +152,71 @@ def test_partial_fit_trains_one_epoch_per_call_on_fresh_samples(data):
                                rtol=1e-5)
     with pytest.raises(ValueError):
         est.partial_fit({"x": data.x[:, :2], "t": data.t})  # other widths than the first call
+
+
+# ------------------------------------------------------------------ restarts (n_init)
+def _small(**params):
+    return _fast(n_components=2, batch_size=64, **params)
+
+
+def test_variance_ratio_describes_each_representation(data):
+    est = _small().fit(data.data)
+    assert set(est.variance_ratio_) == {"x", "t"}
+    for ratio in est.variance_ratio_.values():
+        assert ratio.shape == (2,) and np.isclose(ratio.sum(), 1.0) and ratio[0] >= ratio[1] >= 0
+
+
+def test_auto_fits_once_when_nothing_collapsed(data, monkeypatch):
+    monkeypatch.setattr(ica_module, "_COLLAPSE_SHARE", 0.0)  # nothing counts as collapsed
+    auto = _small().fit(data.data)
+    single = _small(n_init=1).fit(data.data)
+    assert auto.n_init_ == single.n_init_ == 1
+    np.testing.assert_allclose(auto.transform(data.data), single.transform(data.data))
+
+
+def test_auto_refits_a_collapsed_representation_once(data, monkeypatch):
+    monkeypatch.setattr(ica_module, "_COLLAPSE_SHARE", 1.0)  # every fit counts as collapsed
+    seen = []
+    original = ContrastiveICA._final_loss
+
+    def spy(self):
+        seen.append(original(self))
+        return seen[-1]
+
+    monkeypatch.setattr(ContrastiveICA, "_final_loss", spy)
+    est = _small().fit(data.data)
+    assert est.n_init_ == 2 and len(seen) == 2 and len(set(seen)) == 2  # two different initialisations
+    assert est.history_[-1, "train_loss"] == min(seen)
+
+
+def test_n_init_keeps_the_fit_with_the_lowest_final_loss(data, monkeypatch):
+    losses = iter([3.0, 1.0, 2.0])
+    kept = {}
+
+    def final_loss(self):
+        loss = next(losses)
+        kept[loss] = self.net_
+        return loss
+
+    monkeypatch.setattr(ContrastiveICA, "_final_loss", final_loss)
+    est = _small(n_init=3).fit(data.data)
+    assert est.n_init_ == 3 and est.net_ is kept[1.0]
+    assert est.net_ is not kept[3.0] and est.net_ is not kept[2.0]
+
+
+def test_restarts_draw_other_initialisations_reproducibly(data):
+    first = _small(n_init=2).fit(data.data)
+    again = _small(n_init=2).fit(data.data)
+    np.testing.assert_allclose(first.transform(data.data), again.transform(data.data))
+    one = _small(n_init=1).fit(data.data)
+    assert first.n_init_ == 2 and one.n_init_ == 1
+
+
+def test_continued_fits_and_partial_fit_never_refit(data, monkeypatch):
+    monkeypatch.setattr(ica_module, "_COLLAPSE_SHARE", 1.0)
+    est = _small(warm_start=True).fit(data.data)
+    assert est.n_init_ == 2
+    est.fit(data.data)  # continues the network: one run
+    assert est.n_init_ == 1
+    streamed = _small().partial_fit(data.data)
+    assert streamed.n_init_ == 1

@@ -9,8 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from skcausalmm import ContrastiveICA
-from skcausalmm.contrastive import ica as ica_module
 from skcausalmm._core.validation import ModalityDict
+from skcausalmm.contrastive import ica as ica_module
 from skcausalmm.datasets._partial_causal import make_partial_causal
 from skcausalmm.metrics.identifiability import identifiability_scores, mean_corr_coef
 

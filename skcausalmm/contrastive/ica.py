@@ -85,7 +85,7 @@ class ContrastiveICA(MultimodalTransformerMixin):
         Number of fits from different initialisations; the one with the lowest final InfoNCE
         (on the validation split with ``early_stopping``, else on the training data) is kept.
         ``"auto"``: one fit, and a second one only when the first has *collapsed*: a
-        principal direction of some modality's representation carries less than 1 %% of
+        principal direction of some modality's representation carries less than 1 % of
         the share 1 / ``n_components`` it would have if all were used (contrastive training
         can settle in such a lower-dimensional optimum); the second fit is kept if its
         InfoNCE is lower. A representation wider than the number of coupled latents also

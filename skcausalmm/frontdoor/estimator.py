@@ -22,6 +22,7 @@ from ..metrics.contributions import shapley_contributions
 from .average import check_beta
 from .losses import FrontDoorLoss
 from .network import FrontDoorNetwork
+from .schedule import DecorrelationSchedule
 
 __all__ = ["FrontDoorMultimodalClassifier"]
 
@@ -35,6 +36,8 @@ _ROLE_SETTINGS = ("adversary_objective", "adversary_weight", "conditional_advers
 _ROLE_OPTIMIZATION = {"view": {"lr": 3e-3, "batch_size": 128}, "confounder": {"lr": 1e-3, "batch_size": 256}}
 
 #: The weight of each mediator objective against a confounder (too small leaks it, too large removes content).
+#: How far ``adaptive_adversary`` may raise the decorrelation weight, as a multiple of the starting weight.
+_MAX_WEIGHT_RAISE = 32.0
 _OBJECTIVE_WEIGHTS = {"decorrelation": 20.0, "reversal": 5.0, "confusion": 40.0}
 
 
@@ -61,6 +64,16 @@ def _resolve_role(params, image):
     if role == "confounder" and params["adversary_weight"] == "auto":  # each objective has its own scale
         resolved["adversary_weight"] = _OBJECTIVE_WEIGHTS[resolved["adversary_objective"]]
     resolved["adversary_weight"] = float(resolved["adversary_weight"])
+    adaptive = params["adaptive_adversary"]
+    if isinstance(adaptive, str):  # "auto": the schedule reads the decorrelation penalty, so only that objective has one
+        adaptive = resolved["adversary_objective"] == "decorrelation" and resolved["adversary_weight"] > 0
+    elif adaptive and resolved["adversary_objective"] != "decorrelation":
+        raise ValueError(
+            "adaptive_adversary=True raises the weight of the decorrelation penalty, but adversary_objective is "
+            f"{resolved['adversary_objective']!r}; use adversary_objective='decorrelation' or "
+            "adaptive_adversary=False."
+        )
+    resolved["adaptive_adversary"] = bool(adaptive)
     normalization = params["mediator_normalization"]
     if normalization == "auto":
         normalization = "layer" if image and resolved["adversary_objective"] == "reversal" else None
@@ -187,6 +200,16 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         for the decorrelation penalty (5 for reversal, 40 for confusion).
     adversary_ramp : float, default=0.5
         Fraction of training over which the adversary weight grows linearly from 0.
+    adaptive_adversary : bool or "auto", default="auto"
+        With the decorrelation objective, raise its weight while the mediator still
+        measurably depends on the auxiliary input: from halfway up the ramp, each training batch
+        compares the penalty with its value when every mediator row is paired with another
+        sample's auxiliary input; when the pooled excess since the last raise is positive
+        and above one standard error at the end of an epoch, the weight doubles (up to
+        32 times ``adversary_weight``). Where the penalty already holds, the weight stays.
+        The weight each epoch used is ``history_[:, "decor_weight"]``
+        (:class:`~skcausalmm.frontdoor.schedule.DecorrelationSchedule`). ``"auto"``: True
+        with the decorrelation objective; True with another objective is an error.
     conditional_adversary : bool or "auto", default="auto"
         The objective also gets the label, so the mediator is only penalised for what it
         says about the auxiliary input beyond the label. ``"auto"``: False (with a
@@ -252,14 +275,19 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     auxiliary_role_ : {"view", "confounder"}
         The declared role the model was fitted with.
     adversary_objective_, adversary_weight_, conditional_adversary_, unimodal_weight_, shared_trunk_ : object
-        The settings the role resolved (or the values given).
+        The settings the role resolved (or the values given); ``adversary_weight_`` is the
+        starting weight.
+    adaptive_adversary_ : bool
+        Whether the decorrelation weight was raised during training where the mediator
+        still depended on the auxiliary input (``history_[:, "decor_weight"]``).
     mediator_normalization_ : {"layer"} or None
         The resolved ``mediator_normalization``.
     %(shared_attributes)s
     history_ : skorch.History
         Per-epoch ``train_loss``, ``train_acc`` and the loss terms ``ce``, ``nce``,
         ``adv``, ``diag`` (and ``conf`` with the confusion objective, ``decor`` with the
-        decorrelation objective).
+        decorrelation objective; with ``adaptive_adversary_`` also ``decor_weight`` every
+        epoch and ``decor_excess`` after the ramp).
 
     See Also
     --------
@@ -313,6 +341,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         "adversary_weight": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "adversary_ramp": [Interval(numbers.Real, 0, 1, closed="both")],
         "conditional_adversary": ["boolean", StrOptions({"auto"})],
+        "adaptive_adversary": ["boolean", StrOptions({"auto"})],
         "unimodal_weight": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "adversary_objective": [StrOptions({"auto", "reversal", "confusion", "decorrelation"})],
         "dictionary_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -341,6 +370,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         contrastive_weight="auto",
         adversary_weight="auto",
         adversary_ramp=0.5,
+        adaptive_adversary="auto",
         conditional_adversary="auto",
         unimodal_weight="auto",
         adversary_objective="auto",
@@ -383,6 +413,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         self.contrastive_weight = contrastive_weight
         self.adversary_weight = adversary_weight
         self.adversary_ramp = adversary_ramp
+        self.adaptive_adversary = adaptive_adversary
         self.conditional_adversary = conditional_adversary
         self.unimodal_weight = unimodal_weight
         self.adversary_objective = adversary_objective
@@ -482,6 +513,13 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             "direct_terms": self.auxiliary_role_ == "view",
             "modality_names": list(shapes),
         }
+
+    def _callbacks(self):
+        callbacks = super()._callbacks()
+        if getattr(self, "adaptive_adversary_", False) and self.adversary_weight_ > 0 and self.auxiliary_modalities_:
+            schedule = DecorrelationSchedule(max_weight=_MAX_WEIGHT_RAISE * self.adversary_weight_)
+            callbacks.append(("decorrelation_schedule", schedule))
+        return callbacks
 
     def _optimization_params(self):
         # a fit that continues the fitted network keeps the role it was built with

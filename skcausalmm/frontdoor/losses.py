@@ -80,6 +80,20 @@ def _decorrelation_loss(outputs, y):
     return 0.5 * (mean_r2(m) + mean_r2(_whiten(m, 1e-2)))
 
 
+@torch.no_grad()
+def _decorrelation_excess(outputs, y, penalty):
+    """The penalty minus its value with the auxiliary rows paired with other rows of the batch.
+
+    The auxiliary input is rolled by half the batch, so each mediator row meets another
+    sample's auxiliary input: what the penalty reads by chance at this mediator. On shuffled
+    batches the difference has mean 0 when the mediator is independent of the auxiliary
+    input, and is positive when it depends on it.
+    """
+    target = outputs["adversary_target"]
+    shuffled = dict(outputs, adversary_target=target.roll(len(target) // 2, 0))
+    return penalty.detach() - _decorrelation_loss(shuffled, y)
+
+
 def _confusion_loss(outputs, y):
     """MSE between the frozen adversary's prediction and the (per-class) batch mean target."""
     prediction = outputs["confusion_prediction"]
@@ -118,11 +132,15 @@ class FrontDoorLoss(nn.Module):
     progress : float
         Training progress in [0, 1], set by the training loop (unused by the loss itself;
         the network applies the adversary ramp).
+    measure_excess : bool
+        Whether training batches also measure ``"decor_excess"`` (set by
+        :class:`~skcausalmm.frontdoor.schedule.DecorrelationSchedule`; False by default).
     last_terms_ : dict of str to float
         Detached values of the terms of the last call: ``"ce"`` and ``"diag"``; with an
         auxiliary modality ``"nce"``; with an adversary network ``"adv"`` (its MSE) and, with
         ``"confusion"``, ``"conf"`` (the mediator's confusion MSE); with ``"decorrelation"``,
-        ``"decor"`` (the penalty before the coefficient).
+        ``"decor"`` (the penalty before the coefficient) and, with ``measure_excess`` in
+        training, ``"decor_excess"`` (:func:`_decorrelation_excess`).
     """
 
     def __init__(self, class_weight=None, contrastive_weight=1.0, diagnostic_weight=1.0):
@@ -131,6 +149,7 @@ class FrontDoorLoss(nn.Module):
         self.contrastive_weight = float(contrastive_weight)
         self.diagnostic_weight = float(diagnostic_weight)
         self.progress = 1.0
+        self.measure_excess = False
         self.last_terms_ = {}
 
     def forward(self, outputs, y, sample_weight=None):
@@ -166,7 +185,7 @@ class FrontDoorLoss(nn.Module):
             if len(logits) > 1:
                 terms["nce"] = nce = info_nce_from_logits(logits)
                 total = total + self.contrastive_weight * nce
-        total = total + self._mediator_objective(outputs, y, terms)
+        total = total + self._mediator_objective(outputs, y, terms, self.measure_excess and self.training)
         diagnostic = [(logits, present.get(name)) for name, logits in outputs.get("modality_logits", {}).items()]
         if "mediator_logits" in outputs:
             diagnostic.append((outputs["mediator_logits"], x_rows))
@@ -181,8 +200,12 @@ class FrontDoorLoss(nn.Module):
         return total
 
     @staticmethod
-    def _mediator_objective(outputs, y, terms):
-        """The mediator's objective against the auxiliary input, over the rows with every input it reads."""
+    def _mediator_objective(outputs, y, terms, measure_excess=False):
+        """The mediator's objective against the auxiliary input, over the rows with every input it reads.
+
+        With ``measure_excess`` (and the decorrelation objective, on a batch of more than 3
+        rows) also ``terms["decor_excess"]`` (:func:`_decorrelation_excess`).
+        """
         rows = outputs.get("adversary_rows")
         if rows is not None and not bool(rows.all()):
             per_row = ("mediator", "adversary_target", "adversary_prediction", "confusion_prediction")
@@ -199,6 +222,8 @@ class FrontDoorLoss(nn.Module):
             total = total + adv
         if "decorrelation_coefficient" in outputs:
             terms["decor"] = decor = _decorrelation_loss(outputs, y)
+            if measure_excess and len(y) > 3:
+                terms["decor_excess"] = _decorrelation_excess(outputs, y, decor)
             total = total + outputs["decorrelation_coefficient"] * decor
         if "confusion_prediction" in outputs:
             terms["conf"] = conf = _confusion_loss(outputs, y)

@@ -210,7 +210,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         scale-free, so the encoder cannot shrink its way out, and aimed at what a linear
         probe of ``m`` reads, including a leak spread over several units; estimated per
         batch, so it needs clearly fewer auxiliary columns than ``batch_size``). ``"auto"``:
-        decorrelation. The page "Front-door classifier" compares them with
+        decorrelation. The page "Front door: benchmark results" compares them with
         :func:`skcausalmm.metrics.mediator_diagnostics`.
     dictionary_size : int, default=2000
         Number of dictionary entries (all training samples when there are fewer) with

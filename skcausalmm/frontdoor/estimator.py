@@ -155,7 +155,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         How ``predict_proba`` averages over the dictionary. ``"prototypes"``: the exact
         average of probabilities over the ``n_prototypes`` weighted k-means prototypes of the
         dictionary (built at fit time; both β terms and the attention use them), close to
-        ``"exact"`` and faster (the docs page "Performance" measures both). ``"exact"``: the
+        ``"exact"`` and faster (the docs page "Performance: benchmark results" measures both). ``"exact"``: the
         exact average over all ``dictionary_size`` entries. ``"nwgm"``: the normalised
         weighted geometric mean over all entries (softmax of averaged logits; less
         accurate). Prediction time only.

@@ -1,7 +1,7 @@
-"""Draw docs/figures/frontdoor_beta_sweep.png from the benchmark tables on docs/frontdoor.md.
+"""Draw docs/figures/frontdoor_beta_sweep.png from the benchmark tables on docs/reports/frontdoor.md.
 
 ``python benchmarks/bench_frontdoor.py`` measures the tables (3 seeds, about 20 minutes on 2
-cores) and they are pasted into docs/frontdoor.md; this script reads them back from that page and
+cores) and they are pasted into docs/reports/frontdoor.md; this script reads them back from that page and
 draws the β sweep, in and out of distribution, for the tabular and the image rendering, beside
 late fusion and the analytic ceilings. Run from the repository root::
 
@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PAGE = HERE.parent / "frontdoor.md"
+PAGE = HERE.parent / "reports" / "frontdoor.md"
 OUT = HERE / "frontdoor_beta_sweep.png"
 ROW = re.compile(r"^\| (?P<model>[^|]+?)\s*\| (?P<in_m>[\d.]+) ± (?P<in_s>[\d.]+)\s*\| (?P<out_m>[\d.]+) ± (?P<out_s>[\d.]+)")
 

@@ -592,7 +592,7 @@ class MultimodalClassifierMixin(ClassifierMixin, BaseMultimodalEstimator):
         **BaseMultimodalEstimator._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
-    # a classifier meets every availability pattern at prediction (docs/benchmarks.md, missing modalities)
+    # a classifier meets every availability pattern at prediction (docs/reports/benchmarks.md, missing modalities)
     _modality_dropout = 0.3
 
     @_fit_context(prefer_skip_nested_validation=True)

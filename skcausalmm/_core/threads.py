@@ -2,7 +2,7 @@
 
 Small networks gain nothing from torch's intra-op threads, and on a machine that runs anything
 else beside the fit, threads are much slower than one: the threads of one operation wait for
-each other at every step, and one of them waits for a CPU (docs/performance.md has the
+each other at every step, and one of them waits for a CPU (docs/reports/performance.md has the
 measurements). With the package's default setting (``skcausalmm.set_config(torch_threads="auto")``)
 a CPU fit, prediction or transform
 

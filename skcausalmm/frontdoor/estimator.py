@@ -168,7 +168,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         How ``predict_proba`` averages over the dictionary. ``"prototypes"``: the exact
         average of probabilities over the ``n_prototypes`` weighted k-means prototypes of the
         dictionary (built at fit time; both β terms and the attention use them), close to
-        ``"exact"`` and faster (the docs page "Performance" measures both). ``"exact"``: the
+        ``"exact"`` and faster (the docs page "Performance: benchmark results" measures both). ``"exact"``: the
         exact average over all ``dictionary_size`` entries. ``"nwgm"``: the normalised
         weighted geometric mean over all entries (softmax of averaged logits; less
         accurate). Prediction time only.
@@ -233,7 +233,7 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         scale-free, so the encoder cannot shrink its way out, and aimed at what a linear
         probe of ``m`` reads, including a leak spread over several units; estimated per
         batch, so it needs clearly fewer auxiliary columns than ``batch_size``). ``"auto"``:
-        decorrelation. The page "Front-door classifier" compares them with
+        decorrelation. The page "Front door: benchmark results" compares them with
         :func:`skcausalmm.metrics.mediator_diagnostics`.
     dictionary_size : int, default=2000
         Number of dictionary entries (all training samples when there are fewer) with

@@ -40,6 +40,12 @@ def estimators():
             max_epochs=3, warmup_epochs=2, n_prototypes=4, dictionary_size=50, mediator_size=8, context_size=8,
             auxiliary_size=8, projection_size=8, random_state=0, **common,
         ),
+        # the decorrelation weight's schedule pools every process's batches before it decides
+        "front_door_confounder": FrontDoorMultimodalClassifier(
+            predominant="a", auxiliary="confounder", adversary_ramp=0.0, max_epochs=3, n_prototypes=4,
+            dictionary_size=50, mediator_size=8, context_size=8, auxiliary_size=8, projection_size=8,
+            random_state=0, **common,
+        ),
         "contrastive_ica": ContrastiveICA(max_epochs=2, random_state=0, **common),
         "infomin": CausalInfoMinClassifier(max_epochs=2, random_state=0, **common),
         "redcore": RedCoreClassifier(max_epochs=2, random_state=0, **common),
@@ -54,6 +60,8 @@ def outputs(estimator, X):
         "out": predict(X),
         "train_loss": np.asarray(estimator.history_[:, "train_loss"], dtype=float),
         "n_epochs": np.asarray(estimator.n_epochs_),
+        **({"decor_weight": np.asarray(estimator.history_[:, "decor_weight"], dtype=float)}
+           if "decor_weight" in estimator.history_[-1] else {}),
         **{f"param.{k}": v.detach().cpu().numpy() for k, v in state.items()},
     }
 

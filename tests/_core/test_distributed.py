@@ -67,6 +67,7 @@ def test_every_process_ends_with_the_same_model(two_processes, name):
     """Weights, history, epochs run (early stopping) and predictions: equal on both processes."""
     first, second = _outputs(two_processes, name)
     assert first.keys() == second.keys()
+    assert ("decor_weight" in first) == (name == "front_door_confounder")  # the weight's schedule ran
     for key in first:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
 
@@ -87,7 +88,7 @@ def test_two_processes_match_one_process(two_processes, name, atol):
 
 
 @needs_accelerate
-@pytest.mark.parametrize("name", ["late_fusion", "front_door", "contrastive_ica"])
+@pytest.mark.parametrize("name", ["late_fusion", "front_door", "front_door_confounder", "contrastive_ica"])
 def test_model_saved_by_the_first_process_loads_in_a_plain_one(two_processes, name):
     X, _ = worker.data()
     model = skcausalmm.load(two_processes / f"{name}.zip")

@@ -103,6 +103,8 @@ def run_seed(seed, cfg):
     fd_params = {**common, **cfg.get("frontdoor", {})}
     fd = FrontDoorMultimodalClassifier(predominant="image", **fd_params).fit(train.data, train.target)
     res["fit_time_s"]["FrontDoor"] = time.time() - start
+    # the decorrelation weight each epoch used (adaptive_adversary); None where no schedule ran
+    res["decor_weight"] = [row.get("decor_weight") for row in fd.history_]
     for beta in BETAS:
         fd.set_params(beta=beta)
         record(f"FrontDoor β={beta:g}", fd, lambda d: d.data)
@@ -141,8 +143,10 @@ def run_seed(seed, cfg):
     res["ceilings_at_readability"] = ceilings_at_readability(
         res["content_readability"], CONFOUNDING_TRAIN, CONFOUNDING_OOD, **PARAMS)
     res["wall_time_s"] = time.time() - t0
+    weights = [w for w in res["decor_weight"] if w is not None]
+    reached = f", decorrelation weight {weights[0]:g} → {weights[-1]:g}" if weights else ""
     print(f"  seed {seed}: {res['wall_time_s']:.0f} s (β chosen {search.best_beta_}, "
-          f"content readability {res['content_readability']:.3f})", flush=True)
+          f"content readability {res['content_readability']:.3f}{reached})", flush=True)
     return res
 
 

@@ -36,9 +36,9 @@ _ROLE_SETTINGS = ("adversary_objective", "adversary_weight", "conditional_advers
 _ROLE_OPTIMIZATION = {"view": {"lr": 3e-3, "batch_size": 128}, "confounder": {"lr": 1e-3, "batch_size": 256}}
 
 #: The weight of each mediator objective against a confounder (too small leaks it, too large removes content).
+_OBJECTIVE_WEIGHTS = {"decorrelation": 20.0, "reversal": 5.0, "confusion": 40.0}
 #: How far ``adaptive_adversary`` may raise the decorrelation weight, as a multiple of the starting weight.
 _MAX_WEIGHT_RAISE = 32.0
-_OBJECTIVE_WEIGHTS = {"decorrelation": 20.0, "reversal": 5.0, "confusion": 40.0}
 
 
 def _resolve_role(params, image):
@@ -278,8 +278,8 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
         The settings the role resolved (or the values given); ``adversary_weight_`` is the
         starting weight.
     adaptive_adversary_ : bool
-        Whether the decorrelation weight was raised during training where the mediator
-        still depended on the auxiliary input (``history_[:, "decor_weight"]``).
+        Whether the decorrelation weight followed the schedule of ``adaptive_adversary``
+        during training (the weight each epoch used: ``history_[:, "decor_weight"]``).
     mediator_normalization_ : {"layer"} or None
         The resolved ``mediator_normalization``.
     %(shared_attributes)s

@@ -1,14 +1,14 @@
 """The decorrelation weight's schedule: raised while the mediator measurably depends on the auxiliary input.
 
 :class:`DecorrelationSchedule` is a skorch callback of the front-door net with the
-decorrelation objective. Once the weight's ramp is halfway up, every training batch also measures
-the penalty's *excess*: its value minus its value with the auxiliary rows paired with other
-rows of the batch (:func:`~skcausalmm.frontdoor.losses._decorrelation_excess`), which is 0 on
-average when the mediator is independent of the auxiliary input. The excesses of the batches
-since the last change are pooled; at the end of an epoch, when their mean is positive and
-above ``z`` standard errors, the weight is multiplied by ``factor`` (up to ``max_weight``)
-and the pool starts afresh. Where the penalty holds at the starting
-weight, nothing changes.
+decorrelation objective. Once the weight's ramp is halfway up, every training batch also
+measures the penalty's *excess*: its value minus its value with the auxiliary rows paired with
+other rows of the batch (:func:`~skcausalmm.frontdoor.losses._decorrelation_excess`), which is
+0 on average when the mediator is independent of the auxiliary input. The excesses of the
+batches since the last change are pooled; at the end of an epoch, when their mean is positive
+and above ``z`` standard errors, the weight is multiplied by ``factor`` (up to
+``max_weight``) and the pool starts afresh. Where the penalty holds at the starting weight,
+nothing changes.
 """
 
 from __future__ import annotations

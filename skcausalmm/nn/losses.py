@@ -11,6 +11,7 @@ import itertools
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 __all__ = [
     "GEOMETRIES",
@@ -23,6 +24,10 @@ __all__ = [
     "similarity_matrix",
     "symmetric_info_nce",
 ]
+
+
+#: The floor of the norm that ``normalise`` divides by on the sphere.
+_SPHERE_EPS = 1e-8
 
 
 def cross_entropy(logits, y, class_weight=None, sample_weight=None, present=None):
@@ -118,7 +123,7 @@ def normalise(embedding, geometry):
     representation : torch.Tensor of shape (n, d)
     """
     if check_geometry(geometry) == "sphere":
-        return F.normalize(embedding, p=2, dim=-1, eps=1e-8)
+        return F.normalize(embedding, p=2, dim=-1, eps=_SPHERE_EPS)
     return embedding
 
 
@@ -181,10 +186,48 @@ def symmetric_info_nce(a, b, temperature=1.0, geometry="sphere", return_terms=Fa
         raise ValueError(f"temperature must be positive, got {temperature!r}.")
     if a.shape != b.shape:
         raise ValueError(f"paired embeddings must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
-    loss, terms = info_nce_from_logits(similarity_matrix(a, b, geometry) / temperature, return_terms=True)
-    if return_terms:
-        return loss, terms
-    return loss
+    if return_terms or check_geometry(geometry) != "sphere":
+        loss, terms = info_nce_from_logits(similarity_matrix(a, b, geometry) / temperature, return_terms=True)
+        return (loss, terms) if return_terms else loss
+    return _SphereInfoNCE.apply(a, b, float(temperature))
+
+
+class _SphereInfoNCE(torch.autograd.Function):
+    """The symmetric InfoNCE of cosine similarities, with its gradient written out.
+
+    The same value and gradient as ``info_nce_from_logits(similarity_matrix(a, b) / t)`` in a
+    handful of tensor operations (autograd would record about thirty for the normalisations,
+    the two cross-entropies and their means): with ``p, q`` the normalised rows, ``S = p qᵀ / t``
+    and ``P_r, P_c`` its row- and column-wise softmax, ``dL/dS = (P_r + P_c - 2 I) / (2 n)``,
+    then ``dL/dp = dL/dS q / t`` and through the normalisation ``dL/da = (dL/dp - p (p · dL/dp)) / |a|``
+    (the projection is dropped where ``|a|`` is below the normalisation's floor, as there
+    ``normalise`` divides by the floor).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, temperature):
+        norm_a, norm_b = a.norm(dim=1, keepdim=True), b.norm(dim=1, keepdim=True)
+        inv_a, inv_b = norm_a.clamp_min(_SPHERE_EPS).reciprocal(), norm_b.clamp_min(_SPHERE_EPS).reciprocal()
+        p, q = a * inv_a, b * inv_b
+        scores = (p @ q.T).mul_(1.0 / temperature)
+        by_row, by_column = scores.log_softmax(dim=1), scores.log_softmax(dim=0)
+        loss = (by_row.diagonal().sum() + by_column.diagonal().sum()).mul_(-0.5 / len(a))
+        project_a, project_b = inv_a * (norm_a > _SPHERE_EPS), inv_b * (norm_b > _SPHERE_EPS)
+        ctx.save_for_backward(p, q, inv_a, inv_b, project_a, project_b, by_row, by_column)
+        ctx.temperature = temperature
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        p, q, inv_a, inv_b, project_a, project_b, by_row, by_column = ctx.saved_tensors
+        scores_grad = by_row.exp().add_(by_column.exp())
+        scores_grad.diagonal().sub_(2.0)
+        scores_grad.mul_(grad / (2 * len(p) * ctx.temperature))
+        grad_p, grad_q = scores_grad @ q, scores_grad.T @ p
+        grad_a = grad_p * inv_a - p * ((p * grad_p).sum(1, keepdim=True) * project_a)
+        grad_b = grad_q * inv_b - q * ((q * grad_q).sum(1, keepdim=True) * project_b)
+        return grad_a, grad_b, None
 
 
 def multimodal_info_nce(embeddings, temperature=1.0, geometry="sphere", present=None):

@@ -40,6 +40,26 @@ def test_symmetric_under_swapping_modalities(seed, n, d, geometry, temperature):
     torch.testing.assert_close(0.5 * (t1 + t2), ab)
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 20), d=st.integers(1, 6), temperature=st.floats(0.05, 5.0),
+       tiny_row=st.booleans())
+def test_sphere_loss_value_and_gradient_match_autograd_of_the_definition(seed, n, d, temperature, tiny_row):
+    # the sphere's loss has its gradient written out: it must be the gradient of its definition,
+    # including a row below the normalisation's floor (divided by the floor, not projected)
+    a, b = _pair(seed, n, d)
+    if tiny_row:
+        a[0] *= 1e-12
+    a.requires_grad_(True)
+    b.requires_grad_(True)
+    fused = symmetric_info_nce(a, b, temperature)
+    reference = info_nce_from_logits(similarity_matrix(a, b) / temperature)
+    torch.testing.assert_close(fused, reference)
+    for got, want in zip(torch.autograd.grad(fused, (a, b)), torch.autograd.grad(reference, (a, b))):
+        torch.testing.assert_close(got, want)
+    if not tiny_row:  # finite differences would step over the floor's kink
+        assert torch.autograd.gradcheck(lambda u, v: symmetric_info_nce(u, v, temperature), (a, b))
+
+
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 @pytest.mark.parametrize("n", [2, 7, 64])
 def test_constant_embeddings_give_log_n(geometry, n):

@@ -28,7 +28,8 @@ def frontdoor_network(encoder_factory, predominant, auxiliary, n_classes, **over
     defaults = FrontDoorMultimodalClassifier()
     params = {name: getattr(defaults, name) for name in _NETWORK_PARAMS}
     params.update(adversary_weight=5.0, adversary_objective="reversal", conditional_adversary=True,
-                  mediator_normalization=None, unimodal_weight=0.0, direct_terms=False, shared_trunk=False,
+                  mediator_normalization=None, unimodal_weight=0.0, direct_terms=False, linear_projections=False,
+                  shared_trunk=False,
                   sample_shapes=None)
     params.update(overrides)
     return FrontDoorNetwork(encoder_factory, predominant, list(auxiliary), n_classes, **params)

@@ -511,6 +511,8 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
             **{name: getattr(self, name) for name in _NETWORK_PARAMS},
             **{name: getattr(self, name + "_") for name in _ROLE_SETTINGS},
             "direct_terms": self.auxiliary_role_ == "view",
+            # without a dictionary the projections only align the views (InfoNCE): a linear map serves
+            "linear_projections": self.auxiliary_role_ == "view",
             "modality_names": list(shapes),
         }
 

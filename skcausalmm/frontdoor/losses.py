@@ -2,7 +2,7 @@
 
 :class:`FrontDoorLoss` adds, to the head's cross-entropy on each sample's own triple, the
 symmetric InfoNCE between the context and the auxiliary projections (the shared
-:func:`~skcausalmm.nn.losses.info_nce_from_logits`), the mediator's objective against the
+:func:`~skcausalmm.nn.losses.symmetric_info_nce`), the mediator's objective against the
 auxiliary input (the adversary's own error behind gradient reversal, the confusion term, or the
 decorrelation penalty :func:`_decorrelation_loss`) and the diagnostic heads' cross-entropies.
 """
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.losses import cross_entropy, info_nce_from_logits
+from ..nn.losses import cross_entropy, symmetric_info_nce
 
 __all__ = ["FrontDoorLoss"]
 
@@ -177,18 +177,20 @@ class FrontDoorLoss(nn.Module):
         ce = cross_entropy(outputs["logits"], y, self.class_weight, sample_weight, x_rows)
         terms = {"ce": ce}
         total = ce
-        if "contrastive_logits" in outputs:
-            logits = outputs["contrastive_logits"]
+        if "contrastive_pair" in outputs:
+            context, auxiliary = outputs["contrastive_pair"]
             rows = outputs.get("contrastive_rows")
             if rows is not None and not bool(rows.all()):
-                logits = logits[rows][:, rows]  # pairs with X and an auxiliary modality only
-            if len(logits) > 1:
-                terms["nce"] = nce = info_nce_from_logits(logits)
+                context, auxiliary = context[rows], auxiliary[rows]  # rows with X and an auxiliary modality only
+            if len(context) > 1:
+                terms["nce"] = nce = symmetric_info_nce(context, auxiliary, outputs["temperature"])
                 total = total + self.contrastive_weight * nce
         total = total + self._mediator_objective(outputs, y, terms, self.measure_excess and self.training)
-        diagnostic = [(logits, present.get(name)) for name, logits in outputs.get("modality_logits", {}).items()]
-        if "mediator_logits" in outputs:
-            diagnostic.append((outputs["mediator_logits"], x_rows))
+        mediator_logits = outputs.get("mediator_logits")
+        diagnostic = [(logits, present.get(name)) for name, logits in outputs.get("modality_logits", {}).items()
+                      if logits is not mediator_logits]  # a network may use the mediator's head as X's own
+        if mediator_logits is not None:
+            diagnostic.append((mediator_logits, x_rows))
         if "auxiliary_logits" in outputs:
             observed = torch.stack(list(present.values())[1:], dim=1).amax(1)  # rows with an auxiliary modality
             diagnostic.append((outputs["auxiliary_logits"], observed))

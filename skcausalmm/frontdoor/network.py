@@ -91,6 +91,10 @@ class FrontDoorNetwork(nn.Module):
         Predict the two β terms directly, for an auxiliary modality that confounds nothing:
         ``P(y | x, a)`` by the head on the sample's own triple and ``P(y | x)`` by the
         mediator's head; no dictionary is built. False: average over the dictionary.
+    linear_projections : bool
+        The InfoNCE projections of the context and of ``z_a`` are linear maps; False: MLPs
+        with one hidden layer of ``hidden_size``. With ``direct_terms`` the projections serve
+        the InfoNCE alone; otherwise the dictionary's attention reads them too.
     head : nn.Module or None, default=None
         Replacement for the default :class:`~skcausalmm.frontdoor.head.FrontDoorHead`; same
         call convention.
@@ -154,6 +158,7 @@ class FrontDoorNetwork(nn.Module):
         n_prototypes,
         unimodal_weight,
         direct_terms,
+        linear_projections,
         head=None,
         modality_names=None,
     ):
@@ -195,8 +200,9 @@ class FrontDoorNetwork(nn.Module):
             hidden_size,
         )
         if has_auxiliary:
-            self.context_projection = make_mlp(context_size, projection_size, hidden_size)
-            self.auxiliary_projection = make_mlp(fused_size, projection_size, hidden_size)
+            layers = 0 if linear_projections else 1
+            self.context_projection = make_mlp(context_size, projection_size, hidden_size, layers)
+            self.auxiliary_projection = make_mlp(fused_size, projection_size, hidden_size, layers)
         else:
             self.context_projection = self.auxiliary_projection = None
 
@@ -210,9 +216,11 @@ class FrontDoorNetwork(nn.Module):
             self.adversary = make_mlp(mediator_size, n_out * target_size, hidden_size)
             self._adversary_shape = (n_out, target_size)
 
-        # diagnostic heads on detached features
+        # diagnostic heads on detached features; with direct terms the predominant modality's own
+        # head is the mediator's, P(y | x)
         predominant_size = mediator_size + (context_size if has_auxiliary else 0)
-        self.diagnostic_heads = nn.ModuleDict({predominant: nn.Linear(predominant_size, self.n_classes)})
+        own_head = has_auxiliary and self.direct_terms
+        self.diagnostic_heads = nn.ModuleDict({} if own_head else {predominant: nn.Linear(predominant_size, self.n_classes)})
         for name in auxiliary:
             self.diagnostic_heads[name] = nn.Linear(auxiliary_size, self.n_classes)
         self.mediator_diagnostic_head = nn.Linear(mediator_size, self.n_classes)
@@ -301,9 +309,13 @@ class FrontDoorNetwork(nn.Module):
         -------
         outputs : dict
             ``"logits"`` (n, n_classes): ``g(m, r, z_a)`` on each sample's own triple;
-            ``"modality_logits"``: diagnostic logits per modality (detached features);
-            ``"mediator_logits"``: diagnostic logits on the detached mediator; with an
-            auxiliary modality also ``"contrastive_logits"`` (n, n): ``ẑ_r ẑ_aᵀ / tau``; and
+            ``"modality_logits"``: diagnostic logits per modality (detached features; with
+            ``direct_terms`` the predominant modality's entry is ``"mediator_logits"`` itself);
+            ``"mediator_logits"``: the mediator's head (its gradient scaled by
+            ``unimodal_weight``); with an
+            auxiliary modality also ``"contrastive_pair"``, the context and auxiliary projections
+            (n, projection_size) each, whose cosine similarities over ``"temperature"`` are the
+            InfoNCE critic ``ẑ_r ẑ_aᵀ / tau``; and
             with a mediator objective ``"adversary_target"`` (n, d), the flattened raw
             auxiliary input, and what the objective needs (the adversary's prediction, the
             confusion prediction, or the decorrelation coefficient). With a mask also
@@ -324,9 +336,8 @@ class FrontDoorNetwork(nn.Module):
             return outputs
         r, z = features["context"], features["auxiliary"]
         outputs.update(context=r, auxiliary=z, logits=self.head(m, r, z))
-        outputs["contrastive_logits"] = (
-            self._project(self.context_projection, r) @ self._project(self.auxiliary_projection, z).T / self.temperature
-        )
+        outputs["contrastive_pair"] = (self.context_projection(r), self.auxiliary_projection(z))
+        outputs["temperature"] = self.temperature
         if self.adversary is not None:
             n_out, target_size = self._adversary_shape
             if self.adversary_objective == "reversal":
@@ -345,13 +356,16 @@ class FrontDoorNetwork(nn.Module):
             outputs["adversary_target"] = torch.cat(
                 [X[name].detach().reshape(len(m), -1).to(m.dtype) for name in self.auxiliary], dim=1
             )
-        modality_logits = {
-            self.predominant: self.diagnostic_heads[self.predominant](torch.cat([m, r], dim=1).detach())
-        }
+        outputs["mediator_logits"] = self.mediator_diagnostic_head(scale_gradient(m, self.unimodal_weight))
+        if self.direct_terms:  # the same tensor: the loss counts it once
+            modality_logits = {self.predominant: outputs["mediator_logits"]}
+        else:
+            modality_logits = {
+                self.predominant: self.diagnostic_heads[self.predominant](torch.cat([m, r], dim=1).detach())
+            }
         for name, feats in features["per_modality"].items():
             modality_logits[name] = self.diagnostic_heads[name](scale_gradient(feats, self.unimodal_weight))
         outputs["modality_logits"] = modality_logits
-        outputs["mediator_logits"] = self.mediator_diagnostic_head(scale_gradient(m, self.unimodal_weight))
         if present is not None:
             observed = torch.stack([present[name] for name in self.auxiliary], dim=1)
             outputs["contrastive_rows"] = (present[self.predominant] > 0) & (observed.amax(1) > 0)

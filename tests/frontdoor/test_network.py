@@ -50,7 +50,7 @@ def test_forward_output_shapes(auxiliary):
     X, y = _batch()
     out = net(X)
     assert out["logits"].shape == (20, N_CLASSES)
-    assert out["contrastive_logits"].shape == (20, 20)
+    assert [part.shape for part in out["contrastive_pair"]] == [(20, net.context_projection[-1].out_features)] * 2
     target_size = sum(SHAPES[a][0] for a in auxiliary)
     assert out["adversary_prediction"].shape == (20, N_CLASSES, target_size)
     assert out["adversary_target"].shape == (20, target_size)
@@ -179,7 +179,7 @@ def test_no_auxiliary_modality():
     X, y = _batch()
     out = net(X)
     assert out["logits"].shape == (20, N_CLASSES)
-    assert "contrastive_logits" not in out and "adversary_prediction" not in out
+    assert "contrastive_pair" not in out and "adversary_prediction" not in out
     assert net.context_encoder is None
     loss_fn = FrontDoorLoss()
     loss_fn(out, y)

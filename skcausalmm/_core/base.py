@@ -49,7 +49,14 @@ from ..nn.contract import check_contract
 from ..nn.encoders import EncoderFactory
 from .batching import MappedRows, iter_batches
 from .callbacks import EpochMetrics, EpochTasks, TrainingProgress, fitted_attributes
-from .checks import OPTIMIZERS, check_callbacks, check_optimizer, check_sample_weight, takes_weight_decay
+from .checks import (
+    OPTIMIZERS,
+    check_callbacks,
+    check_optimizer,
+    check_sample_weight,
+    fused_optimizer_params,
+    takes_weight_decay,
+)
 from .data import (
     AVAILABILITY_KEY,
     PREDICT_BATCH_SIZE,
@@ -437,6 +444,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
             criterion=self._criterion_class,
             optimizer=optimizer,
             **({"optimizer__weight_decay": self.weight_decay} if takes_weight_decay(optimizer) else {}),
+            **fused_optimizer_params(optimizer, self.device_),
             max_epochs=self.max_epochs,
             **self._optimization_params(),
             iterator_train=TensorBatchIterator,

@@ -1,5 +1,6 @@
 """Checks of the training parameters that scikit-learn's constraints cannot express."""
 
+import functools
 import inspect
 import numbers
 
@@ -7,7 +8,14 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-__all__ = ["OPTIMIZERS", "check_callbacks", "check_optimizer", "check_sample_weight", "takes_weight_decay"]
+__all__ = [
+    "OPTIMIZERS",
+    "check_callbacks",
+    "check_optimizer",
+    "check_sample_weight",
+    "fused_optimizer_params",
+    "takes_weight_decay",
+]
 
 #: The optimisers that can be named.
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -49,6 +57,45 @@ def check_optimizer(optimizer, weight_decay=0.0):
             "them" + (" (or weight_decay=0)." if missing == ["weight_decay"] else ".")
         )
     return optimizer
+
+
+#: The optimisers whose step has a fused kernel (one kernel for all parameters instead of a Python
+#: loop of a dozen operations per parameter tensor).
+_FUSABLE = (torch.optim.Adam, torch.optim.AdamW)
+
+
+@functools.cache
+def _fused_supported(optimizer, device_type):
+    """Whether this torch build has ``optimizer``'s fused kernel on ``device_type``."""
+    try:
+        optimizer([torch.zeros(1, device=device_type, requires_grad=True)], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def fused_optimizer_params(optimizer, device):
+    """skorch arguments that make torch's Adam or AdamW step fused, where the build has the kernel.
+
+    The fused step computes the same update with one kernel for every parameter tensor; for
+    small networks the per-tensor loop of the default step is a large share of each batch.
+    Other optimisers (and subclasses, which may override the step) are left as they are.
+
+    Parameters
+    ----------
+    optimizer : type
+        The optimiser class (from :func:`check_optimizer`).
+    device : str or torch.device
+        The training device.
+
+    Returns
+    -------
+    params : dict
+        ``{"optimizer__fused": True}`` or ``{}``.
+    """
+    if optimizer not in _FUSABLE:
+        return {}
+    return {"optimizer__fused": True} if _fused_supported(optimizer, torch.device(device).type) else {}
 
 
 def takes_weight_decay(optimizer):

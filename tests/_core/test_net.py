@@ -161,3 +161,25 @@ def test_modality_dropout_trains_only_with_missing_training_data():
     warm = LateFusionClassifier(**fast, warm_start=True).fit(X, y)
     assert warm.fit(mask_modalities(X, 0.3, random_state=0), y).net_.modality_dropout > 0
     assert warm.fit(X, y).net_.modality_dropout == 0.0
+
+
+def test_adam_steps_are_fused_where_torch_has_the_kernel_and_other_optimizers_are_left_alone():
+    from skcausalmm._core.checks import _fused_supported, fused_optimizer_params
+
+    X, y = make_data(n=60)
+    fused = _fused_supported(torch.optim.Adam, "cpu")
+    for optimizer in ("adam", "adamw"):
+        clf = LateFusionClassifier(max_epochs=1, optimizer=optimizer, random_state=0).fit(X, y)
+        assert clf.net_.optimizer_.defaults.get("fused") == (True if fused else None)
+    assert LateFusionClassifier(max_epochs=1, optimizer="sgd", random_state=0).fit(X, y).net_.optimizer_.defaults.get(
+        "fused"
+    ) in (None, False)
+
+    class OwnStep(torch.optim.Adam):  # a subclass may override the step: not fused behind its back
+        pass
+
+    assert fused_optimizer_params(OwnStep, "cpu") == {}
+    # the fused step is the same update: a fit with it and one without predict alike
+    a = LateFusionClassifier(max_epochs=5, random_state=0).fit(X, y)
+    b = LateFusionClassifier(max_epochs=5, optimizer=OwnStep, random_state=0).fit(X, y)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-4)

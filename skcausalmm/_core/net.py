@@ -27,7 +27,7 @@ from skorch.setter import optimizer_setter
 from ..nn.layers import InputStandardizer
 from .data import AVAILABILITY_KEY, SAMPLE_WEIGHT_KEY
 
-__all__ = ["MultimodalNet", "RecordingNet", "PrintLog"]
+__all__ = ["MultimodalNet", "RecordingNet", "PrintLog", "assign_gradient"]
 
 
 class PrintLog(_SkorchPrintLog):
@@ -50,6 +50,25 @@ class PrintLog(_SkorchPrintLog):
         if state.get("sink") == self._PRINT:
             state = {**state, "sink": print}
         self.__dict__.update(state)
+
+
+def assign_gradient(param, grad):
+    """Set ``param.grad`` to ``grad``, in the parameter's memory layout.
+
+    ``torch.autograd.grad`` may return a gradient in another layout than its parameter's (a
+    channels-last convolution weight); ``backward`` copies it into the parameter's layout, and
+    the fused optimiser steps read gradient and parameter element by element in one layout. A
+    training step that sets gradients itself goes through here.
+
+    Parameters
+    ----------
+    param : torch.nn.Parameter
+    grad : torch.Tensor
+        The gradient, of ``param``'s shape.
+    """
+    if grad.stride() != param.stride():
+        grad = torch.empty_like(param).copy_(grad)
+    param.grad = grad
 
 
 def drop_modalities(availability, rate):
@@ -200,7 +219,7 @@ class MultimodalNet(NeuralNet):
         if not self.pass_availability:
             # every row is complete (the estimator refuses missing modalities): nothing to zero or pass on
             availability = None
-        elif self.modality_dropout and self.module_.training and torch.is_grad_enabled():
+        elif availability is not None and self.modality_dropout and self.module_.training and torch.is_grad_enabled():
             # before the input layer, so that a dropped modality's input is zeroed like a missing one
             availability = drop_modalities(availability, self.modality_dropout)
         return self.standardizer_(X, availability), availability

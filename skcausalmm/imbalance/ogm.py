@@ -16,7 +16,7 @@ from skorch.dataset import unpack_data
 from .._compat import Interval
 from .._core.base import MultimodalClassifierMixin
 from .._core.docstrings import fill_shared_docs
-from .._core.net import RecordingNet
+from .._core.net import RecordingNet, assign_gradient
 from ..fusion.network import FusionLoss, LateFusionNetwork, share_logits
 
 __all__ = ["OGMGEClassifier", "OGMGENet", "modulate_encoder_gradients", "ogm_coefficients"]
@@ -102,7 +102,7 @@ def modulate_encoder_gradients(encoders, coeffs, gaussian_enhancement=False, gen
                     noise = torch.randn_like(g)
                 else:
                     noise = torch.randn(g.shape, generator=generator, dtype=g.dtype).to(g.device)
-                p.grad = g * k + noise * (std + 1e-8)
+                assign_gradient(p, g * k + noise * (std + 1e-8))
             else:
                 g.mul_(k)
 

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from .._compat import Interval
 from .._core.base import MultimodalClassifierMixin
 from .._core.docstrings import fill_shared_docs
-from .._core.net import RecordingNet
+from .._core.net import RecordingNet, assign_gradient
 from ..fusion.network import LateFusionNetwork
 from ..nn.losses import cross_entropy
 
@@ -192,7 +192,7 @@ class MMParetoNet(RecordingNet):
         position = {id(p): i for i, p in enumerate(params)}
         with torch.no_grad():
             for p, a, b in zip(params, g_mm, g_uni):
-                p.grad = a + b  # heads (and anything else) keep the summed gradient
+                assign_gradient(p, a + b)  # heads (and anything else) keep the summed gradient
             for m in module.names:
                 idx = [position[id(p)] for p in module.encoders[m].parameters() if id(p) in position]
                 if not idx:
@@ -201,7 +201,7 @@ class MMParetoNet(RecordingNet):
                 cos, weights = pareto_weights(flatten(a), flatten(b))
                 new = pareto_gradients(a, b, [params[i].grad for i in idx], weights, self.gamma)
                 for i, g in zip(idx, new):
-                    params[i].grad = g
+                    assign_gradient(params[i], g)
                 self._record(f"cos_{m}", cos)
                 self._record(f"weight_mm_{m}", weights[0])
         return {"loss": loss, "y_pred": y_pred}

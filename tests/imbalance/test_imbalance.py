@@ -12,6 +12,8 @@ from skcausalmm.imbalance.mla import GradientProjector, entropy_fusion, entropy_
 from skcausalmm.imbalance.ogm import _confidence_scores, ogm_coefficients
 from skcausalmm.imbalance.pareto import MultitaskLoss, min_norm_weights, pareto_gradients, pareto_weights
 
+from ..helpers import make_data
+
 SMALL = dict(hidden_size=8, lr=1e-2, batch_size=32, random_state=0)
 
 
@@ -312,3 +314,28 @@ def test_a_modality_missing_from_a_row_leaves_its_prediction_to_the_others(cls):
     noisy = {**batch, names[0]: torch.randn_like(batch[names[0]]) * 100}
     with torch.no_grad():  # what the missing modality's (zero-filled) input holds does not matter
         torch.testing.assert_close(module(batch, availability=mask)["logits"], module(noisy, availability=mask)["logits"])
+
+
+class _DefaultStepAdam(torch.optim.Adam):
+    """torch's Adam with its default (per-tensor) step: the package fuses only Adam itself."""
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda **kw: MMParetoClassifier(**kw), lambda **kw: OGMGEClassifier(gaussian_enhancement=True, **kw)],
+    ids=["MMPareto", "OGM-GE"],
+)
+def test_gradients_set_by_the_training_step_give_the_fused_adam_step_the_same_update(make):
+    # these steps set gradients themselves; for an image stored channels-last (what numpy's fancy
+    # indexing of an (n, 1, h, w) array with a broadcast channel axis gives) torch.autograd.grad hands
+    # the convolutions' weight gradients back channels-last, which the fused step would read in the
+    # parameter's layout
+    X, y = make_data(n=256, image_shape=(1, 8, 8))
+    channels_last = np.empty((256, 8, 8, 1), dtype=np.float32)
+    channels_last[...] = np.moveaxis(X["image"], 1, -1)
+    X["image"] = np.moveaxis(channels_last, -1, 1)
+    assert X["image"].strides[1] == X["image"].itemsize  # the channel axis has the smallest stride
+    fused = make(max_epochs=2, random_state=0).fit(X, y)
+    default = make(max_epochs=2, random_state=0, optimizer=_DefaultStepAdam).fit(X, y)
+    for (name, a), b in zip(fused.net_.module_.named_parameters(), default.net_.module_.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)

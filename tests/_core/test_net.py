@@ -183,3 +183,27 @@ def test_adam_steps_are_fused_where_torch_has_the_kernel_and_other_optimizers_ar
     a = LateFusionClassifier(max_epochs=5, random_state=0).fit(X, y)
     b = LateFusionClassifier(max_epochs=5, optimizer=OwnStep, random_state=0).fit(X, y)
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-4)
+
+
+def test_assign_gradient_keeps_the_parameter_layout():
+    from skcausalmm._core.net import assign_gradient
+
+    param = torch.nn.Parameter(torch.randn(4, 3, 2, 2))
+    grad = torch.randn(4, 3, 2, 2).contiguous(memory_format=torch.channels_last)
+    assign_gradient(param, grad)
+    assert param.grad.stride() == param.stride()
+    torch.testing.assert_close(param.grad, grad)
+    same = torch.randn(4, 3, 2, 2)
+    assign_gradient(param, same)
+    assert param.grad is same  # already in the parameter's layout: no copy
+
+
+def test_complete_training_data_carry_no_availability_mask():
+    X, y = make_data(n=40)
+    clf = LateFusionClassifier(max_epochs=1, random_state=0).fit(X, y)
+    data = {k: np.asarray(v, dtype=np.float32) for k, v in X.items()}
+    complete = clf._to_tensors(data, np.ones((40, 2), dtype=bool), "cpu")
+    assert AVAILABILITY_KEY not in complete
+    missing = np.ones((40, 2), dtype=bool)
+    missing[0, 1] = False
+    assert AVAILABILITY_KEY in clf._to_tensors(data, missing, "cpu")

@@ -43,7 +43,9 @@ SHARED_PARAMETERS = """\
     batch_size : int, default=128
         Mini-batch size.
     optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
-        Optimiser. A closure-based one (``torch.optim.LBFGS``, with
+        Optimiser. Adam and AdamW take torch's fused step where the installed
+        build has the kernel (the same update in one kernel; a subclass keeps
+        its own step). A closure-based one (``torch.optim.LBFGS``, with
         ``weight_decay=0``) re-evaluates the loss through skorch's training
         step; a method that updates its network in several steps per batch
         refuses it.

@@ -555,7 +555,8 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         data = self._validate_X(X, reset=False)
         data, availability = split_missing(data, self.modality_names_)
         tensors = host_tensors(data, availability, self.modality_names_)  # memory maps are read batch by batch
-        tensors[AVAILABILITY_KEY] = torch.from_numpy(availability.astype(np.float32))
+        if not availability.all():  # complete rows need no mask (see _to_tensors)
+            tensors[AVAILABILITY_KEY] = torch.from_numpy(availability.astype(np.float32))
         module = self.net_.module_
         module.eval()
         out = []

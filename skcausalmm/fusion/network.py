@@ -112,7 +112,7 @@ class LateFusionNetwork(nn.Module):
     def forward(self, X, availability=None):
         """Fused logits, per-modality features and per-modality logits."""
         feats = self.encode(X, availability)
-        out = {"logits": self.head(torch.cat([feats[m] for m in self.names], dim=1)), "features": feats}
+        out = {"logits": self._fused_logits(feats), "features": feats}
         out["modality_logits"] = {
             m: self.modality_heads[m](feats[m].detach() if self.detach_modality_heads else feats[m])
             for m in self.names
@@ -120,6 +120,16 @@ class LateFusionNetwork(nn.Module):
         if availability is not None:
             out["present"] = present_columns(availability, self.names)
         return out
+
+    def _fused_logits(self, feats):
+        return self.head(torch.cat([feats[m] for m in self.names], dim=1))
+
+    #: :meth:`predict_proba` is ``softmax(forward(X)["logits"])`` (the contract's flag).
+    softmax_of_logits = True
+
+    def predict_proba(self, X, availability=None):
+        """Class probabilities of the fused head: ``softmax(forward(X)["logits"])``, without the per-modality heads."""
+        return torch.softmax(self._fused_logits(self.encode(X, availability)), dim=1)
 
 
 class FusionLoss(nn.Module):

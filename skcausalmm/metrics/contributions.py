@@ -161,7 +161,9 @@ def _accuracy_from_parts(estimator, masker, y, coalitions):
 def _additive_logits(estimator):
     """Whether the fitted network predicts ``softmax`` of a sum of per-modality parts (it offers ``logit_parts``)."""
     module = getattr(getattr(estimator, "net_", None), "module_", None)
-    return callable(getattr(module, "logit_parts", None)) and not callable(getattr(module, "predict_proba", None))
+    if not callable(getattr(module, "logit_parts", None)):
+        return False
+    return not callable(getattr(module, "predict_proba", None)) or bool(getattr(module, "softmax_of_logits", False))
 
 
 def shapley_contributions(estimator, X, y, scoring="accuracy", baseline="auto", return_values=False):

@@ -32,8 +32,10 @@ class MultimodalNetwork(Protocol):
         classifier's contains ``"logits"`` ``(n, n_classes)`` and, for
         ``modality_proba``, ``"modality_logits"`` (a dict of ``(n, n_classes)``).
     predict_proba(X, availability=None, **params), optional
-        Class probabilities when they are not ``softmax(logits)``;
-        ``params`` are the estimator's prediction-time parameters.
+        Class probabilities when they are not ``softmax(logits)``, or
+        ``softmax(logits)`` computed without what only training needs (the
+        network then sets ``softmax_of_logits = True``); ``params`` are the
+        estimator's prediction-time parameters.
     transform(X, availability=None), optional
         A transformer's features, one row per sample.
     logit_parts(X, availability=None), optional

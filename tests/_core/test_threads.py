@@ -56,7 +56,7 @@ def test_small_networks_fit_and_predict_on_one_thread_and_the_count_is_restored(
     assert set(_fit_threads(clf, X, y)) == {1}
     assert torch.get_num_threads() == 2
     seen = []
-    hook = _record_threads(clf.net_.module_, seen)
+    hook = _record_threads(clf.net_.module_.head, seen)  # the fused head runs in every prediction path
     clf.predict_proba(X)
     hook.remove()
     assert seen and set(seen) == {1}

@@ -47,3 +47,22 @@ def test_auxiliary_weight_decides_whether_the_modality_heads_train_the_encoders(
     for clf in (probes, joint):
         accuracies = [np.mean(clf.classes_[p.argmax(1)] == y) for p in clf.modality_proba(X).values()]
         assert min(accuracies) > 0.6
+
+
+def test_prediction_path_is_the_softmax_of_the_training_logits_with_and_without_a_mask():
+    X, y = make_data(n=50)
+    clf = LateFusionClassifier(**FAST).fit(X, y)
+    module = clf.net_.module_.eval()
+    batch = {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in X.items()}
+    mask = torch.ones(50, 2)
+    mask[:5, 1] = 0
+    with torch.no_grad():
+        for availability in (None, mask):
+            torch.testing.assert_close(
+                module.predict_proba(batch, availability=availability),
+                torch.softmax(module(batch, availability=availability)["logits"], dim=1),
+            )
+    # the estimator's predictions: complete rows are predicted alike with or without missing rows beside them
+    X_missing = {k: np.array(v, dtype=np.float64) for k, v in X.items()}
+    X_missing["tabular"][:5] = np.nan
+    np.testing.assert_allclose(clf.predict_proba(X_missing)[5:], clf.predict_proba(X)[5:], atol=1e-6)

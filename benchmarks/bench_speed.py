@@ -207,8 +207,7 @@ def hand_written_predict(est, X, batch_size=256):
     with torch.no_grad():
         for i in range(0, n, batch_size):
             batch = standardizer({k: v[i : i + batch_size] for k, v in tensors.items()})
-            mask = torch.ones(len(batch[names[0]]), len(names))
-            out.append(torch.softmax(module(batch, availability=mask)["logits"], dim=1))
+            out.append(module.predict_proba(batch))  # the fused head only: what the predictions need
     return torch.cat(out).numpy()
 
 

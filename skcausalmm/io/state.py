@@ -267,6 +267,27 @@ def _optimizer_state_dict(optimizer, opt_name, body, tensors, where):
     return {"state": state, "param_groups": groups}
 
 
+#: The optimiser settings that choose how the step is computed, not what it computes.
+_STEP_IMPLEMENTATION = ("fused", "foreach")
+
+
+def _restore_step_implementation(optimizer, own):
+    """Put back the rebuilt optimiser's step implementation after ``load_state_dict``.
+
+    A fused step keeps its step counts on the parameters' device as float32, as torch does when
+    it loads a fused state.
+    """
+    for group, flags in zip(optimizer.param_groups, own):
+        for key in _STEP_IMPLEMENTATION:
+            if key in group or key in flags:
+                group[key] = flags.get(key)
+        if group.get("fused"):
+            for param in group["params"]:
+                state = optimizer.state.get(param, {})
+                if torch.is_tensor(state.get("step")):
+                    state["step"] = state["step"].to(device=param.device, dtype=torch.float32)
+
+
 def load_optimizers(net, spec, tensors, weights, where=""):
     """Restore the optimiser state saved with the net (a version-1 file has none: the optimiser stays fresh).
 
@@ -307,7 +328,11 @@ def load_optimizers(net, spec, tensors, weights, where=""):
             for key, value in entries.items():
                 if isinstance(value, TensorSpec):
                     entries[key] = loaded[value.name]
+        # how the step is computed (fused, foreach) is this machine's choice, made when the net was rebuilt
+        # (fused_optimizer_params), not the saving machine's: torch would restore the saved flags
+        own = [{k: group[k] for k in _STEP_IMPLEMENTATION if k in group} for group in optimizer.param_groups]
         try:
             optimizer.load_state_dict(state_dict)
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise ValueError(f"{META}: {where}the optimiser state of {opt_name!r} cannot be loaded: {exc}") from None
+        _restore_step_implementation(optimizer, own)

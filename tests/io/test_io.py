@@ -914,6 +914,28 @@ def test_training_continues_after_load(tmp_path):
     assert any(not torch.allclose(after["fresh"][k], after["est"][k], atol=1e-6) for k in after["est"])
 
 
+def test_the_loading_machine_chooses_the_optimiser_step(tmp_path, monkeypatch):
+    # a file saved where Adam's step is fused loads where it is not (an older torch), and the other way round
+    import skcausalmm._core.base as base
+
+    X, y = make_data()
+    est = small(LateFusionClassifier, batch_size=64).fit(X, y)
+    path = save(est, tmp_path / "m.zip")
+    saved_fused = est.net_.optimizer_.param_groups[0].get("fused")
+    monkeypatch.setattr(base, "fused_optimizer_params", lambda optimizer, device: {})
+    plain = load(path)
+    assert plain.net_.optimizer_.param_groups[0].get("fused") in (None, False)
+    plain.net_.partial_fit(_training_data(plain, X, y), None, epochs=1)  # the default step runs
+    monkeypatch.undo()
+    if saved_fused:  # and back: a file of the default step loads with this machine's fused step
+        again = load(save(plain, tmp_path / "plain.zip"))
+        assert again.net_.optimizer_.param_groups[0]["fused"] is True
+        assert all(state["step"].dtype == torch.float32 for state in again.net_.optimizer_.state.values())
+        again.net_.partial_fit(_training_data(again, X, y), None, epochs=1)
+        for a, b in zip(again.net_.module_.parameters(), plain.net_.module_.parameters()):
+            assert torch.isfinite(a).all() and a.shape == b.shape
+
+
 def test_sgd_with_momentum_round_trip(tmp_path):
     X, y = make_data()
     est = small(LateFusionClassifier, optimizer="sgd").fit(X, y)

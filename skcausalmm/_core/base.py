@@ -263,7 +263,7 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         tensors = host_tensors(data, availability, getattr(self, "modality_names_", None) or list(data))
         tensors = {k: v if isinstance(v, MappedRows) else v.to(device) for k, v in tensors.items()}
         # the mask travels with data that miss a modality somewhere; the net hands it on to the networks
-        # that take one (complete data need none: a mask of ones changes no network's result)
+        # that take one (a network given no mask treats every row as complete)
         if not availability.all():
             tensors[AVAILABILITY_KEY] = torch.from_numpy(availability.astype(np.float32)).to(device)
         if sample_weight is not None:

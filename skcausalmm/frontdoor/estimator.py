@@ -264,10 +264,11 @@ class FrontDoorMultimodalClassifier(MultimodalClassifierMixin):
     auxiliary_modalities_ : list of str
         The other modalities, in input order (empty with one modality).
     modality_contributions_ : dict of str to float
-        Training accuracy of each modality's per-modality linear head on detached features:
-        the warm-up model's heads with ``predominant="auto"`` (what the choice was made
-        on), the fitted front-door network's diagnostic heads otherwise (for the
-        predominant modality the head reads ``[m, r]``).
+        Training accuracy of each modality's per-modality linear head: the warm-up model's
+        heads (on detached features) with ``predominant="auto"`` (what the choice was made
+        on), the fitted front-door network's own heads otherwise (for the predominant
+        modality the mediator's head with ``auxiliary="view"``, a head on the detached
+        ``[m, r]`` with ``"confounder"``).
     modality_shapley_ : dict of str to float or None
         With ``predominant="auto"`` and several modalities: the Shapley contribution of each
         modality to the warm-up model's training accuracy, absent modalities zeroed

@@ -116,7 +116,8 @@ class FrontDoorLoss(nn.Module):
     the adversary) plus the coefficient times the confusion error of the frozen adversary
     (training the mediator); with ``"decorrelation"`` the coefficient times
     :func:`_decorrelation_loss`. The diagnostic heads see detached features and so do not
-    shape the encoders.
+    shape the encoders, but for the mediator's and the auxiliary modalities' own heads, whose
+    gradient the network scales by ``unimodal_weight``.
 
     Parameters
     ----------
@@ -186,13 +187,14 @@ class FrontDoorLoss(nn.Module):
                 terms["nce"] = nce = symmetric_info_nce(context, auxiliary, outputs["temperature"])
                 total = total + self.contrastive_weight * nce
         total = total + self._mediator_objective(outputs, y, terms, self.measure_excess and self.training)
-        mediator_logits = outputs.get("mediator_logits")
+        own = outputs.get("own_head_is_mediator")  # the modality whose own head is the mediator's (counted once)
         diagnostic = [(logits, present.get(name)) for name, logits in outputs.get("modality_logits", {}).items()
-                      if logits is not mediator_logits]  # a network may use the mediator's head as X's own
-        if mediator_logits is not None:
-            diagnostic.append((mediator_logits, x_rows))
+                      if name != own]
+        if "mediator_logits" in outputs:
+            diagnostic.append((outputs["mediator_logits"], x_rows))
         if "auxiliary_logits" in outputs:
-            observed = torch.stack(list(present.values())[1:], dim=1).amax(1)  # rows with an auxiliary modality
+            # the rows with an auxiliary modality (every row without a mask)
+            observed = torch.stack(list(present.values())[1:], dim=1).amax(1) if present else None
             diagnostic.append((outputs["auxiliary_logits"], observed))
         if diagnostic:
             diag = sum(cross_entropy(logits, y, sample_weight=sample_weight, present=rows) for logits, rows in diagnostic)

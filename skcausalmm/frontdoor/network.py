@@ -310,7 +310,8 @@ class FrontDoorNetwork(nn.Module):
         outputs : dict
             ``"logits"`` (n, n_classes): ``g(m, r, z_a)`` on each sample's own triple;
             ``"modality_logits"``: diagnostic logits per modality (detached features; with
-            ``direct_terms`` the predominant modality's entry is ``"mediator_logits"`` itself);
+            ``direct_terms`` the predominant modality's entry is ``"mediator_logits"``, and
+            ``"own_head_is_mediator"`` names it);
             ``"mediator_logits"``: the mediator's head (its gradient scaled by
             ``unimodal_weight``); with an
             auxiliary modality also ``"contrastive_pair"``, the context and auxiliary projections
@@ -319,9 +320,9 @@ class FrontDoorNetwork(nn.Module):
             with a mediator objective ``"adversary_target"`` (n, d), the flattened raw
             auxiliary input, and what the objective needs (the adversary's prediction, the
             confusion prediction, or the decorrelation coefficient). With a mask also
-            ``"present"``, ``"auxiliary_logits"`` (:attr:`auxiliary_head` on the detached
-            ``z_a``) and the row masks of the batch-level terms, ``"contrastive_rows"`` and
-            ``"adversary_rows"``.
+            ``"present"`` and the row masks of the batch-level terms, ``"contrastive_rows"`` and
+            ``"adversary_rows"``. With an auxiliary modality, ``"auxiliary_logits"``
+            (:attr:`auxiliary_head` on the detached ``z_a``), with or without a mask.
         """
         features = self.encode(X, availability)
         m = features["mediator"]
@@ -357,8 +358,9 @@ class FrontDoorNetwork(nn.Module):
                 [X[name].detach().reshape(len(m), -1).to(m.dtype) for name in self.auxiliary], dim=1
             )
         outputs["mediator_logits"] = self.mediator_diagnostic_head(scale_gradient(m, self.unimodal_weight))
-        if self.direct_terms:  # the same tensor: the loss counts it once
+        if self.direct_terms:  # the mediator's head is X's own: the loss counts it once
             modality_logits = {self.predominant: outputs["mediator_logits"]}
+            outputs["own_head_is_mediator"] = self.predominant
         else:
             modality_logits = {
                 self.predominant: self.diagnostic_heads[self.predominant](torch.cat([m, r], dim=1).detach())
@@ -366,11 +368,13 @@ class FrontDoorNetwork(nn.Module):
         for name, feats in features["per_modality"].items():
             modality_logits[name] = self.diagnostic_heads[name](scale_gradient(feats, self.unimodal_weight))
         outputs["modality_logits"] = modality_logits
+        # P(y | a) for the rows without X at prediction: trained on every row with an auxiliary modality,
+        # with a mask or without one (complete data)
+        outputs["auxiliary_logits"] = self.auxiliary_head(z.detach())
         if present is not None:
             observed = torch.stack([present[name] for name in self.auxiliary], dim=1)
             outputs["contrastive_rows"] = (present[self.predominant] > 0) & (observed.amax(1) > 0)
             outputs["adversary_rows"] = (present[self.predominant] > 0) & (observed.amin(1) > 0)
-            outputs["auxiliary_logits"] = self.auxiliary_head(z.detach())
         return outputs
 
     # ---------------------------------------------------------------- dictionary

@@ -129,6 +129,8 @@ class LateFusionNetwork(nn.Module):
 
     def predict_proba(self, X, availability=None):
         """Class probabilities of the fused head: ``softmax(forward(X)["logits"])``, without the per-modality heads."""
+        if type(self).forward is not LateFusionNetwork.forward:  # a subclass's own forward decides
+            return torch.softmax(self(X, availability)["logits"], dim=1)
         return torch.softmax(self._fused_logits(self.encode(X, availability)), dim=1)
 
 

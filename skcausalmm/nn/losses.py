@@ -186,7 +186,8 @@ def symmetric_info_nce(a, b, temperature=1.0, geometry="sphere", return_terms=Fa
         raise ValueError(f"temperature must be positive, got {temperature!r}.")
     if a.shape != b.shape:
         raise ValueError(f"paired embeddings must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
-    if return_terms or check_geometry(geometry) != "sphere":
+    if return_terms or check_geometry(geometry) != "sphere" or torch.is_tensor(temperature) or not len(a):
+        # autograd of the definition: the terms, the box, a learned temperature, an empty batch
         loss, terms = info_nce_from_logits(similarity_matrix(a, b, geometry) / temperature, return_terms=True)
         return (loss, terms) if return_terms else loss
     return _SphereInfoNCE.apply(a, b, float(temperature))
@@ -201,7 +202,8 @@ class _SphereInfoNCE(torch.autograd.Function):
     and ``P_r, P_c`` its row- and column-wise softmax, ``dL/dS = (P_r + P_c - 2 I) / (2 n)``,
     then ``dL/dp = dL/dS q / t`` and through the normalisation ``dL/da = (dL/dp - p (p · dL/dp)) / |a|``
     (the projection is dropped where ``|a|`` is below the normalisation's floor, as there
-    ``normalise`` divides by the floor).
+    ``normalise`` divides by the floor). Once differentiable: a second derivative through it is
+    an error (``symmetric_info_nce(..., return_terms=True)`` takes autograd's path).
     """
 
     @staticmethod

@@ -408,3 +408,20 @@ def test_shared_trunk_reads_mediator_and_context_off_one_encoder():
     n_params = [sum(p.numel() for p in m.net_.module_.parameters()) for m in (shared, separate)]
     assert n_params[0] < n_params[1]
     assert shared.predict_proba(X).shape == (64, 2)
+
+
+@pytest.mark.parametrize("direct_terms", [False, True])
+def test_complete_batches_without_a_mask_train_the_auxiliary_head_and_count_the_mediator_head_once(direct_terms):
+    # complete training data carry no availability mask: P(y | a), what a row without X gets at
+    # prediction, must still learn; and with direct terms X's own head is the mediator's, counted once
+    net = _network(direct_terms=direct_terms, shared_trunk=direct_terms, unimodal_weight=1.0 if direct_terms else 0.0)
+    X, y = _batch()
+    out = net(X)
+    loss_fn = FrontDoorLoss(contrastive_weight=0.0)
+    loss_fn(out, y).backward()
+    assert net.auxiliary_head.weight.grad is not None and net.auxiliary_head.weight.grad.abs().sum() > 0
+    heads = [out["mediator_logits"], out["auxiliary_logits"]]
+    heads += [logits for name, logits in out["modality_logits"].items() if name != out.get("own_head_is_mediator")]
+    expected = sum(torch.nn.functional.cross_entropy(logits, y) for logits in heads)
+    assert loss_fn.last_terms_["diag"] == pytest.approx(float(expected), rel=1e-5)
+    assert (out.get("own_head_is_mediator") == "x") == direct_terms

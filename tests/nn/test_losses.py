@@ -162,3 +162,11 @@ def test_pairwise_info_nce_counts_the_rows_where_both_modalities_are_present():
     torch.testing.assert_close(full, multimodal_info_nce(emb)[0])
     empty, pairs = multimodal_info_nce(emb, present={m: torch.zeros(8) for m in emb})
     assert pairs == {} and float(empty) == 0.0
+
+
+def test_sphere_loss_with_a_learned_temperature_or_an_empty_batch_takes_autograds_path():
+    a, b = _pair(0, 8, 3)
+    temperature = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(symmetric_info_nce(a, b, temperature), temperature)
+    assert torch.isfinite(grad) and grad != 0
+    assert torch.isnan(symmetric_info_nce(torch.zeros(0, 3), torch.zeros(0, 3), 0.5))

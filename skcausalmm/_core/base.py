@@ -261,11 +261,8 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         missing rows (all NaN) zeroed as they are read.
         """
         tensors = host_tensors(data, availability, getattr(self, "modality_names_", None) or list(data))
+        # (with the mask where some row misses a modality: the net hands it on to the networks that take one)
         tensors = {k: v if isinstance(v, MappedRows) else v.to(device) for k, v in tensors.items()}
-        # the mask travels with data that miss a modality somewhere; the net hands it on to the networks
-        # that take one (a network given no mask treats every row as complete)
-        if not availability.all():
-            tensors[AVAILABILITY_KEY] = torch.from_numpy(availability.astype(np.float32)).to(device)
         if sample_weight is not None:
             tensors[SAMPLE_WEIGHT_KEY] = torch.from_numpy(sample_weight.astype(np.float32)).to(device)
         return tensors
@@ -555,8 +552,6 @@ class BaseMultimodalEstimator(CallbackSupportMixin, BaseEstimator):
         data = self._validate_X(X, reset=False)
         data, availability = split_missing(data, self.modality_names_)
         tensors = host_tensors(data, availability, self.modality_names_)  # memory maps are read batch by batch
-        if not availability.all():  # complete rows need no mask (see _to_tensors)
-            tensors[AVAILABILITY_KEY] = torch.from_numpy(availability.astype(np.float32))
         module = self.net_.module_
         module.eval()
         out = []

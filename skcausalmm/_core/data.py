@@ -192,7 +192,11 @@ class TensorBatchIterator:
 
 
 def host_tensors(data, availability, names):
-    """CPU tensors sharing the arrays' memory; a memory-mapped modality becomes :class:`MappedRows`."""
+    """CPU tensors sharing the arrays' memory; a memory-mapped modality becomes :class:`MappedRows`.
+
+    The availability mask goes along under :data:`AVAILABILITY_KEY` where some row misses a
+    modality; complete data carry none (a network given no mask treats every row as complete).
+    """
     out = {}
     for key, value in data.items():
         if is_mapped(value):
@@ -200,6 +204,8 @@ def host_tensors(data, availability, names):
             out[key] = MappedRows(value, zero_nan=j is not None and not availability[:, j].all())
         else:
             out[key] = torch.from_numpy(value)
+    if not availability.all():
+        out[AVAILABILITY_KEY] = torch.from_numpy(availability.astype(np.float32))
     return out
 
 
